@@ -1,0 +1,139 @@
+"""Shared fixtures: the servers every database test runs against.
+
+Without ``MONGODB_TEST_URI`` the suite starts embedded SecantusDB servers, once per
+session. With it, the portable tests run unchanged against that server (a real
+MongoDB or Atlas), in databases named ``test_…`` that are dropped afterwards, and the
+tests marked ``embedded_only`` are skipped with their reason.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass
+
+import pytest
+from pymongo import MongoClient
+
+from studymaster.embedded import EmbeddedMongo, MongoUser, make_tls_files
+from studymaster.mongo import client_options
+
+REAL_SERVER_URI = os.environ.get("MONGODB_TEST_URI", "")
+TEST_DB_PREFIX = "test_"
+
+ATLAS_ADMIN = MongoUser("atlas-admin", "admin-" + uuid.uuid4().hex, [{"role": "root", "db": "admin"}])
+# Like an Atlas database user: readWrite on the named databases, nothing else.
+ATLAS_APP_DATABASES = [f"{TEST_DB_PREFIX}atlas_{n}" for n in range(4)]
+ATLAS_APP = MongoUser(
+    "studymaster-app",
+    "app-" + uuid.uuid4().hex,
+    [{"role": "readWrite", "db": name} for name in ATLAS_APP_DATABASES],
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    if not REAL_SERVER_URI:
+        return
+    for item in items:
+        marker = item.get_closest_marker("embedded_only")
+        if marker:
+            reason = marker.args[0] if marker.args else "needs the embedded server's own powers"
+            item.add_marker(pytest.mark.skip(reason=f"MONGODB_TEST_URI is set: {reason}"))
+
+
+@dataclass
+class MongoDatabase:
+    """A database reserved for one test, on one server, with the URI to reach it."""
+
+    uri: str
+    name: str
+    client: MongoClient
+
+    @property
+    def db(self):
+        return self.client[self.name]
+
+
+@pytest.fixture(scope="session")
+def local_server(tmp_path_factory):
+    """The plain "local" server: no auth, no TLS. None when MONGODB_TEST_URI is set."""
+    if REAL_SERVER_URI:
+        yield None
+        return
+    server = EmbeddedMongo(":memory:", test_commands=True)
+    server.start()
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def atlas_server(tmp_path_factory):
+    """The "Atlas-like" server: TLS and SCRAM; the app user has readWrite on named databases only."""
+    if REAL_SERVER_URI:
+        yield None
+        return
+    base = tmp_path_factory.mktemp("atlas")
+    server = EmbeddedMongo(
+        base / "data",
+        users=[ATLAS_ADMIN, ATLAS_APP],
+        tls=make_tls_files(base / "tls"),
+        test_commands=True,
+    )
+    server.start()
+    yield server
+    server.close()
+
+
+def _reserve(uri: str, name: str, admin_uri: str | None = None):
+    client = MongoClient(uri, **client_options(uri))
+    admin = MongoClient(admin_uri, **client_options(admin_uri)) if admin_uri else client
+    admin.drop_database(name)
+    try:
+        yield MongoDatabase(uri=uri, name=name, client=client)
+    finally:
+        admin.drop_database(name)
+        client.close()
+        if admin is not client:
+            admin.close()
+
+
+@pytest.fixture
+def local_db(local_server):
+    """An empty database on the local server, dropped after the test."""
+    uri = REAL_SERVER_URI or local_server.uri()
+    yield from _reserve(uri, f"{TEST_DB_PREFIX}local_{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture
+def atlas_db(atlas_server):
+    """An empty database on the Atlas-like server, reached as the readWrite-only app user."""
+    if REAL_SERVER_URI:
+        yield from _reserve(REAL_SERVER_URI, f"{TEST_DB_PREFIX}atlas_{uuid.uuid4().hex[:12]}")
+        return
+    yield from _reserve(
+        atlas_server.uri(ATLAS_APP), ATLAS_APP_DATABASES[0], admin_uri=atlas_server.uri(ATLAS_ADMIN)
+    )
+
+
+@pytest.fixture(scope="session")
+def django_test_server(tmp_path_factory):
+    """The server behind Django's default database in tests."""
+    if REAL_SERVER_URI:
+        yield REAL_SERVER_URI
+        return
+    server = EmbeddedMongo(":memory:", test_commands=True)
+    server.start()
+    yield server.uri()
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_test_server):
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    database["HOST"] = django_test_server
+    database["OPTIONS"] = client_options(django_test_server)
+    database.setdefault("TEST", {})["NAME"] = (
+        f"{TEST_DB_PREFIX}{settings.MONGODB_DB_NAME}_{uuid.uuid4().hex[:8]}"
+    )

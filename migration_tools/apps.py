@@ -1,0 +1,5 @@
+from django.apps import AppConfig
+
+
+class MigrationToolsConfig(AppConfig):
+    name = "migration_tools"

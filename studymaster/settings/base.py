@@ -1,0 +1,216 @@
+"""Settings shared by every stage. The environment is read here, once, through ``env``.
+
+dev.py, test.py and prod.py set the defaults of their stage and then call
+:func:`configure` with them; nothing else in the project reads ``os.environ``
+for application settings.
+"""
+
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+from studymaster.mongo import client_options, parse_uri
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+env = environ.Env()
+
+
+def _read(name, cast, default):
+    """Read one variable; a malformed value stops startup with a message naming it."""
+    try:
+        if default is environ.Env.NOTSET:
+            return cast(name)
+        return cast(name, default=default)
+    except ImproperlyConfigured:
+        raise ImproperlyConfigured(
+            f"{name} is not set. See .env.example for its meaning and format."
+        ) from None
+    except (ValueError, TypeError):
+        raise ImproperlyConfigured(
+            f"{name} has a value that is not a valid {cast.__name__}. See .env.example."
+        ) from None
+
+
+_BOOLEANS = {
+    "1": True,
+    "true": True,
+    "yes": True,
+    "on": True,
+    "0": False,
+    "false": False,
+    "no": False,
+    "off": False,
+}
+
+
+def read_bool(name, default):
+    value = _read(name, env.str, default if default is environ.Env.NOTSET else str(default))
+    try:
+        return _BOOLEANS[value.strip().lower()]
+    except KeyError:
+        raise ImproperlyConfigured(f"{name} has a value that is not a valid bool: use 1 or 0.") from None
+
+
+def read_positive_int(name, default):
+    value = _read(name, env.int, default)
+    if value <= 0:
+        raise ImproperlyConfigured(f"{name} must be a positive whole number, not {value}.")
+    return value
+
+
+def configure(namespace, *, debug, secret_key, mongodb_uri, allowed_hosts):
+    """Fill ``namespace`` (a settings module's globals) from the environment.
+
+    Each keyword is the stage's default; ``environ.Env.NOTSET`` makes the variable required.
+    """
+    DEBUG = read_bool("DJANGO_DEBUG", debug)
+    MONGODB_URI = _read("MONGODB_URI", env.str, mongodb_uri)
+    MONGODB_DB_NAME = _read("MONGODB_DB_NAME", env.str, "studymaster")
+    MONGODB_MAX_POOL_SIZE = read_positive_int("MONGODB_MAX_POOL_SIZE", 10)
+    MONGODB_SERVER_SELECTION_TIMEOUT_MS = read_positive_int("MONGODB_SERVER_SELECTION_TIMEOUT_MS", 5000)
+    MONGODB_CONNECT_TIMEOUT_MS = read_positive_int("MONGODB_CONNECT_TIMEOUT_MS", 5000)
+    LOCAL_MONGODB_URI = _read("LOCAL_MONGODB_URI", env.str, "") or MONGODB_URI
+    ATLAS_MONGODB_URI = _read("ATLAS_MONGODB_URI", env.str, "")
+    parse_uri(LOCAL_MONGODB_URI, name="LOCAL_MONGODB_URI")
+    if ATLAS_MONGODB_URI:
+        parse_uri(ATLAS_MONGODB_URI, name="ATLAS_MONGODB_URI")
+    if not MONGODB_DB_NAME.replace("_", "").replace("-", "").isalnum() or len(MONGODB_DB_NAME) > 63:
+        raise ImproperlyConfigured(
+            "MONGODB_DB_NAME must be 1-63 letters, digits, '-' or '_' (MongoDB database name rules)."
+        )
+    namespace.update(
+        DEBUG=DEBUG,
+        SECRET_KEY=_read("SECRET_KEY", env.str, secret_key),
+        ALLOWED_HOSTS=_read("ALLOWED_HOSTS", env.list, allowed_hosts),
+        CSRF_TRUSTED_ORIGINS=_read("CSRF_TRUSTED_ORIGINS", env.list, []),
+        CORS_ALLOWED_ORIGINS=_read("CORS_ALLOWED_ORIGINS", env.list, []),
+        MONGODB_URI=MONGODB_URI,
+        MONGODB_DB_NAME=MONGODB_DB_NAME,
+        MONGODB_MAX_POOL_SIZE=MONGODB_MAX_POOL_SIZE,
+        MONGODB_SERVER_SELECTION_TIMEOUT_MS=MONGODB_SERVER_SELECTION_TIMEOUT_MS,
+        MONGODB_CONNECT_TIMEOUT_MS=MONGODB_CONNECT_TIMEOUT_MS,
+        LOCAL_MONGODB_URI=LOCAL_MONGODB_URI,
+        ATLAS_MONGODB_URI=ATLAS_MONGODB_URI,
+        DATABASES={
+            "default": {
+                "ENGINE": "django_mongodb_backend",
+                "HOST": MONGODB_URI,
+                "NAME": MONGODB_DB_NAME,
+                "OPTIONS": client_options(
+                    MONGODB_URI,
+                    max_pool_size=MONGODB_MAX_POOL_SIZE,
+                    server_selection_timeout_ms=MONGODB_SERVER_SELECTION_TIMEOUT_MS,
+                    connect_timeout_ms=MONGODB_CONNECT_TIMEOUT_MS,
+                ),
+            }
+        },
+        LOG_LEVEL=_read("LOG_LEVEL", env.str, "INFO").upper(),
+    )
+    # Operation-by-operation database logging only in development, and only when asked for.
+    namespace["LOGGING"] = logging_config(
+        namespace["LOG_LEVEL"], db_debug=DEBUG and namespace["LOG_LEVEL"] == "DEBUG"
+    )
+
+
+def logging_config(level, *, db_debug):
+    """Console logging with credentials scrubbed from every record.
+
+    ``django.db.backends`` logs each MongoDB operation with its arguments at DEBUG,
+    so it stays at INFO unless ``db_debug`` (development only).
+    """
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"redact": {"()": "studymaster.redaction.RedactingLogFilter"}},
+        "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+        "handlers": {
+            "console": {
+                "class": "logging.StreamHandler",
+                "formatter": "plain",
+                "filters": ["redact"],
+            }
+        },
+        "root": {"handlers": ["console"], "level": level},
+        "loggers": {
+            "django.db.backends": {"level": "DEBUG" if db_debug else "INFO"},
+            "pymongo": {"level": "WARNING"},
+        },
+    }
+
+
+INSTALLED_APPS = [
+    "studymaster.apps.MongoAdminConfig",
+    "studymaster.apps.MongoAuthConfig",
+    "studymaster.apps.MongoContentTypesConfig",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_mongodb_backend",
+    "rest_framework",
+    "corsheaders",
+    "accounts",
+    "sessions_app",
+    "gamification",
+    "migration_tools",
+]
+
+MIGRATION_MODULES = {
+    "admin": "mongo_migrations.admin",
+    "auth": "mongo_migrations.auth",
+    "contenttypes": "mongo_migrations.contenttypes",
+}
+
+DEFAULT_AUTO_FIELD = "django_mongodb_backend.fields.ObjectIdAutoField"
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "studymaster.urls"
+WSGI_APPLICATION = "studymaster.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+AUTH_USER_MODEL = "accounts.User"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+# Django masks settings by name only; these also mask MongoDB URIs wherever they appear.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "studymaster.redaction.RedactingExceptionReporterFilter"
+DEFAULT_EXCEPTION_REPORTER = "studymaster.redaction.RedactingExceptionReporter"

@@ -1,0 +1,14 @@
+"""Tests: the test session points DATABASES at an embedded server or MONGODB_TEST_URI."""
+
+from .base import *  # noqa: F403
+from .base import configure
+
+configure(
+    globals(),
+    debug=False,
+    secret_key="test-only-insecure-key",  # noqa: S106
+    mongodb_uri="mongodb://127.0.0.1:27017/",
+    allowed_hosts=["testserver", "127.0.0.1", "localhost"],
+)
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
