@@ -17,5 +17,14 @@ class User(AbstractUser):
     time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
     leaderboard_opt_out = models.BooleanField(default=False)
 
+    # Progress, kept on the user document so the profile is one read. Only the
+    # gamification services change these, with single-document atomic updates.
+    points = models.IntegerField(default=0)
+    level = models.PositiveIntegerField(default=1)
+    current_streak = models.PositiveIntegerField(default=0)
+    longest_streak = models.PositiveIntegerField(default=0)
+    total_minutes = models.PositiveIntegerField(default=0)
+    session_count = models.PositiveIntegerField(default=0)
+
     class Meta:
         db_table = "accounts_user"
