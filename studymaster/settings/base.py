@@ -214,3 +214,13 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 # Django masks settings by name only; these also mask MongoDB URIs wherever they appear.
 DEFAULT_EXCEPTION_REPORTER_FILTER = "studymaster.redaction.RedactingExceptionReporterFilter"
 DEFAULT_EXCEPTION_REPORTER = "studymaster.redaction.RedactingExceptionReporter"
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework_simplejwt.authentication.JWTAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "studymaster.api.StandardPagination",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "studymaster.api.exception_handler",
+    "PAGE_SIZE": 20,
+}
