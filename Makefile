@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test venv lint check
+.PHONY: demo test venv lint check bench load
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@command -v $(PYTHON) >/dev/null || { echo "make: $(PYTHON) not found; install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 2; }
@@ -31,3 +31,9 @@ check: $(STAMP)
 
 test: lint check
 	$(VENV)/bin/pytest
+
+bench: $(STAMP)
+	$(PY) -m bench.migration
+
+load: $(STAMP)
+	$(PY) -m bench.load

@@ -1,0 +1,295 @@
+"""``make load``: locust, headless, against gunicorn serving the API on the embedded database.
+
+Steps of 10, 25 and 50 concurrent users, each for a fixed time. For each step it reports p50,
+p95 and p99 per endpoint, errors, requests/s, MongoDB operations/s (from our own /metrics)
+against M0's budget of ~100/s, pool checkouts and waits, connections (workers × pool size)
+against M0's 500, and storage per 1,000 study sessions. Results: bench/results/load-<time>.json.
+
+The run raises THROTTLE_RATE_LOGIN to 10000/min for itself: 50 users log in from one address
+within seconds, which the production default (a person's rate) would rightly refuse.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import json
+import os
+import platform
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from studymaster.embedded import EmbeddedMongo, free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+M0_OPS_PER_SECOND = 100
+M0_CONNECTIONS = 500
+M0_STORAGE_BYTES = 512 * 1024 * 1024
+SESSIONS_PER_USER_PER_YEAR = 365  # the profile: one study session a day
+WORKERS = 2
+POOL_SIZE = 10
+USERS = 60
+
+
+def _env(server: EmbeddedMongo, metrics_dir: Path, metrics_token: str) -> dict:
+    return dict(
+        os.environ,
+        DJANGO_SETTINGS_MODULE="studymaster.settings.prod",
+        SECRET_KEY=secrets.token_urlsafe(64),
+        MONGODB_URI=server.uri(),
+        MONGODB_DB_NAME="load",
+        MONGODB_MAX_POOL_SIZE=str(POOL_SIZE),
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        SECURE_SSL_REDIRECT="0",
+        METRICS_TOKEN=metrics_token,
+        PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
+        THROTTLE_RATE_LOGIN="10000/min",
+        THROTTLE_RATE_REGISTER="10000/min",
+        LOG_LEVEL="WARNING",
+    )
+
+
+def _create_users(env: dict, password: str) -> None:
+    code = (
+        "import os, django; django.setup()\n"
+        "from accounts.models import User\n"
+        f"users = [User(username=f'load{{n:03d}}', email=f'load{{n:03d}}@example.com') for n in range({USERS})]\n"
+        "[u.set_password(os.environ['LOAD_USER_PASSWORD']) for u in users]\n"
+        "User.objects.bulk_create(users)\n"
+    )
+    subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env={**env, "LOAD_USER_PASSWORD": password}, check=True
+    )
+
+
+def _metrics(port: int, token: str) -> dict[str, float]:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/metrics", headers={"Authorization": f"Bearer {token}"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback only
+        text = response.read().decode()
+    totals: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        name_labels, _, value = line.rpartition(" ")
+        name = re.split(r"[{ ]", name_labels, maxsplit=1)[0]
+        totals[name] = totals.get(name, 0.0) + float(value)
+    return totals
+
+
+def _counter(totals: dict[str, float], *fragments: str) -> float:
+    return sum(v for k, v in totals.items() if all(f in k for f in fragments))
+
+
+def _storage(server: EmbeddedMongo) -> dict:
+    with server.client() as client:
+        db = client.load
+        sessions = db.sessions_app_studysession.count_documents({})
+        per_collection = {}
+        for name in ("sessions_app_studysession", "gamification_pointsentry"):
+            stats = db.command("collStats", name)
+            per_collection[name] = stats.get("size", 0) + stats.get("totalIndexSize", 0)
+    session_bytes = sum(per_collection.values())
+    per_1000 = session_bytes / sessions * 1000 if sessions else 0
+    per_user_year = per_1000 / 1000 * SESSIONS_PER_USER_PER_YEAR
+    return {
+        "study_sessions": sessions,
+        "bytes_per_1000_sessions": round(per_1000),
+        "profile": f"{SESSIONS_PER_USER_PER_YEAR} study sessions a year, with their ledger entries and indexes",
+        "users_fitting_m0_for_a_year": int(M0_STORAGE_BYTES / per_user_year) if per_user_year else None,
+    }
+
+
+def _locust(port: int, users: int, seconds: int, csv_prefix: Path, env: dict) -> dict:
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "locust",
+            "-f",
+            str(ROOT / "bench" / "locustfile.py"),
+            "--headless",
+            "-u",
+            str(users),
+            "-r",
+            str(max(1, users // 5)),
+            "-t",
+            f"{seconds}s",
+            "--host",
+            f"http://127.0.0.1:{port}",
+            "--csv",
+            str(csv_prefix),
+            "--only-summary",
+            "--loglevel",
+            "WARNING",
+        ],
+        cwd=ROOT,
+        env=env,
+        check=False,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    with open(f"{csv_prefix}_stats.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    endpoints = {}
+    for row in rows:
+        if row["Name"] == "Aggregated":
+            continue
+        endpoints[f"{row['Type']} {row['Name']}"] = {
+            "requests": int(row["Request Count"]),
+            "failures": int(row["Failure Count"]),
+            "p50_ms": float(row["50%"]),
+            "p95_ms": float(row["95%"]),
+            "p99_ms": float(row["99%"]),
+            "rps": round(float(row["Requests/s"]), 2),
+        }
+    total = next(r for r in rows if r["Name"] == "Aggregated")
+    return {
+        "endpoints": endpoints,
+        "requests": int(total["Request Count"]),
+        "errors": int(total["Failure Count"]),
+        "rps": round(float(total["Requests/s"]), 2),
+    }
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", default="10,25,50", help="Concurrent users per step.")
+    parser.add_argument("--seconds", type=int, default=60, help="Length of each step.")
+    parser.add_argument("--smoke", action="store_true", help="One short step of 5 users.")
+    args = parser.parse_args(argv)
+    steps = [5] if args.smoke else [int(s) for s in args.steps.split(",")]
+    seconds = 8 if args.smoke else args.seconds
+    work = Path(tempfile.mkdtemp(prefix="sm-load-"))
+    metrics_dir = work / "metrics"
+    metrics_dir.mkdir()
+    server = EmbeddedMongo(work / "db").start()
+    token, password = secrets.token_urlsafe(24), secrets.token_urlsafe(16)
+    env = _env(server, metrics_dir, token)
+    env.update(LOAD_USER_PASSWORD=password, LOAD_USER_COUNT=str(USERS), LOAD_USER_PREFIX="load")
+    port = free_port()
+    gunicorn = None
+    try:
+        subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
+        _create_users(env, password)
+        gunicorn = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "studymaster.wsgi",
+                "-c",
+                str(ROOT / "gunicorn.conf.py"),
+                "-w",
+                str(WORKERS),
+                "-b",
+                f"127.0.0.1:{port}",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        _wait_for(port)
+        results = []
+        for users in steps:
+            before = _metrics(port, token)
+            started = time.monotonic()
+            step = _locust(port, users, seconds, work / f"step{users}", env)
+            elapsed = time.monotonic() - started
+            after = _metrics(port, token)
+            ops = _counter(after, "mongodb_command", "_count") - _counter(before, "mongodb_command", "_count")
+            ops_per_second = ops / elapsed
+            live_p95 = step["endpoints"].get("GET /api/health/live/", {}).get("p95_ms") or 1
+            step.update(
+                users=users,
+                seconds=round(elapsed, 1),
+                mongodb_ops_per_second=round(ops_per_second, 1),
+                m0_budget_share=round(ops_per_second / M0_OPS_PER_SECOND, 2),
+                active_users_m0_holds=int(M0_OPS_PER_SECOND / (ops_per_second / users)) if ops else None,
+                pool_checkouts=_counter(after, "pool_checkout") - _counter(before, "pool_checkout"),
+                pool_waits=_counter(after, "pool_wait") - _counter(before, "pool_wait"),
+                connections_max=WORKERS * POOL_SIZE,
+                p95_ratio_to_live={
+                    name: round(row["p95_ms"] / live_p95, 1) for name, row in step["endpoints"].items()
+                },
+            )
+            results.append(step)
+        storage = _storage(server)
+    finally:
+        if gunicorn:
+            gunicorn.send_signal(signal.SIGTERM)
+            gunicorn.wait(30)
+        server.close()
+    report = {
+        "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "smoke": args.smoke,
+        "gunicorn_workers": WORKERS,
+        "pool_size": POOL_SIZE,
+        "connections_vs_m0": f"{WORKERS * POOL_SIZE} of {M0_CONNECTIONS}",
+        "throttle_note": "THROTTLE_RATE_LOGIN and THROTTLE_RATE_REGISTER were set to 10000/min for this run",
+        "steps": results,
+        "storage": storage,
+    }
+    print(render(report))
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"load-{'smoke-' if args.smoke else ''}{dt.datetime.now():%Y%m%d-%H%M%S}.json"
+    path.write_text(json.dumps(report, indent=2))
+    print(f"\nwritten: {path.relative_to(ROOT)}")
+    shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+def _wait_for(port: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health/live/", timeout=2)  # noqa: S310
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError("gunicorn did not answer within 30 s")
+
+
+def render(report: dict) -> str:
+    lines = [report["throttle_note"] + "."]
+    for step in report["steps"]:
+        lines.append(
+            f"\n{step['users']} users, {step['seconds']} s: {step['requests']} requests, {step['errors']} errors, "
+            f"{step['rps']} req/s, MongoDB {step['mongodb_ops_per_second']} ops/s "
+            f"({step['m0_budget_share']:.0%} of M0's ~100/s; M0 holds ~{step['active_users_m0_holds']} such users), "
+            f"pool checkouts {step['pool_checkouts']:.0f}, waits {step['pool_waits']:.0f}, "
+            f"connections <= {step['connections_max']} of {M0_CONNECTIONS}"
+        )
+        lines.append(f"  {'endpoint':<28} {'p50':>7} {'p95':>7} {'p99':>7} {'fail':>5} {'p95/live':>8}")
+        for name, row in sorted(step["endpoints"].items()):
+            lines.append(
+                f"  {name:<28} {row['p50_ms']:>7.0f} {row['p95_ms']:>7.0f} {row['p99_ms']:>7.0f} "
+                f"{row['failures']:>5} {step['p95_ratio_to_live'][name]:>8.1f}"
+            )
+    storage = report["storage"]
+    lines.append(
+        f"\nstorage: {storage['bytes_per_1000_sessions']} bytes per 1,000 study sessions; "
+        f"M0's 512 MB holds ~{storage['users_fitting_m0_for_a_year']} users at {storage['profile']}."
+    )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,199 @@
+"""``make bench``: export_local, import_atlas and verify_migration against the raw-driver floor.
+
+One run, on the embedded server, on generated data shaped like ours (bench/data.py), at each
+size. Every command and every floor runs as its own process; we record its wall time and its
+peak RSS (``os.wait4``). The ratio is floor time / command time: 1.0 means as fast as the raw
+driver. Results are printed and written to ``bench/results/migration-<time>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.data import generate
+from studymaster.embedded import EmbeddedMongo
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+TARGETS = {"export": 0.8, "import": 0.7, "verify": 0.6}
+RSS_GROWTH_TARGET = 1.2
+
+
+def measure(command: list[str], env: dict) -> dict:
+    """Run ``command`` as a child process; return its seconds, peak RSS (MB) and exit code."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - started
+    stderr = process.stderr.read().decode(errors="replace")
+    process.stderr.close()
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        raise RuntimeError(f"{' '.join(command[:4])} … exited {code}:\n{stderr[-2000:]}")
+    return {"seconds": round(seconds, 3), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1)}
+
+
+def best_of(runs: list[dict]) -> dict:
+    return {"seconds": min(r["seconds"] for r in runs), "peak_rss_mb": max(r["peak_rss_mb"] for r in runs)}
+
+
+def bench_size(
+    size: int, source: EmbeddedMongo, target: EmbeddedMongo, work: Path, env: dict, repeat: int
+) -> dict:
+    python = sys.executable
+    manage = [python, "manage.py"]
+    db = f"bench_{size}"
+    with source.client() as client:
+        client.drop_database(db)
+        counts = generate(client, db, documents=size)
+    floor_dump, cmd_dump = work / f"floor_{size}", work / f"cmd_{size}"
+    runs: dict[str, dict[str, list]] = {kind: {"floor": [], "command": []} for kind in TARGETS}
+
+    def fresh_target(name: str) -> None:
+        with target.client() as client:
+            client.drop_database(name)
+
+    for _ in range(repeat):
+        for path in (floor_dump, cmd_dump):
+            shutil.rmtree(path, ignore_errors=True)
+        runs["export"]["floor"].append(
+            measure([python, "-m", "bench.floors", "export", source.uri(), db, str(floor_dump)], env)
+        )
+        runs["export"]["command"].append(
+            measure([*manage, "export_local", "--uri", source.uri(), "--db", db, "--out", str(cmd_dump)], env)
+        )
+        fresh_target(f"floor_{size}")
+        runs["import"]["floor"].append(
+            measure(
+                [python, "-m", "bench.floors", "import", target.uri(), f"floor_{size}", str(floor_dump)], env
+            )
+        )
+        fresh_target(f"cmd_{size}")
+        runs["import"]["command"].append(
+            measure(
+                [
+                    *manage,
+                    "import_atlas",
+                    "--from",
+                    str(cmd_dump),
+                    "--uri",
+                    target.uri(),
+                    "--db",
+                    f"cmd_{size}",
+                    "--no-snapshot",
+                ],
+                env,
+            )
+        )
+        runs["verify"]["floor"].append(
+            measure(
+                [python, "-m", "bench.floors", "verify", source.uri(), db, target.uri(), f"cmd_{size}"], env
+            )
+        )
+        runs["verify"]["command"].append(
+            measure(
+                [
+                    *manage,
+                    "verify_migration",
+                    "--source-uri",
+                    source.uri(),
+                    "--target-uri",
+                    target.uri(),
+                    "--db",
+                    db,
+                    "--target-db",
+                    f"cmd_{size}",
+                ],
+                env,
+            )
+        )
+    result = {"documents": sum(counts.values()), "collections": counts}
+    for kind, pair in runs.items():
+        floor, command = best_of(pair["floor"]), best_of(pair["command"])
+        result[kind] = {
+            "floor": floor,
+            "command": command,
+            "ratio": round(floor["seconds"] / command["seconds"], 3),
+        }
+    return result
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="20000,100000", help="Document counts, comma-separated.")
+    parser.add_argument("--repeat", type=int, default=2, help="Runs of each measurement; the fastest counts.")
+    parser.add_argument("--smoke", action="store_true", help="A few thousand documents, one run: seconds.")
+    args = parser.parse_args(argv)
+    sizes = [2000, 4000] if args.smoke else [int(s) for s in args.sizes.split(",")]
+    repeat = 1 if args.smoke else args.repeat
+    work = Path(tempfile.mkdtemp(prefix="sm-bench-"))
+    source = EmbeddedMongo(work / "source").start()
+    target = EmbeddedMongo(work / "target").start()
+    env = dict(
+        os.environ,
+        DJANGO_SETTINGS_MODULE="studymaster.settings.dev",
+        MONGODB_URI=source.uri(),
+        MONGODB_DB_NAME="bench_app",
+        PYTHONPATH=str(ROOT),
+    )
+    try:
+        subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
+        results = {size: bench_size(size, source, target, work, env, repeat) for size in sizes}
+    finally:
+        source.close()
+        target.close()
+        shutil.rmtree(work, ignore_errors=True)
+    report = {
+        "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "smoke": args.smoke,
+        "sizes": results,
+        "targets": {**TARGETS, "rss_growth": RSS_GROWTH_TARGET},
+    }
+    small, large = results[sizes[0]], results[sizes[-1]]
+    report["rss_growth"] = {
+        kind: round(large[kind]["command"]["peak_rss_mb"] / small[kind]["command"]["peak_rss_mb"], 3)
+        for kind in TARGETS
+    }
+    print(render(report))
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"migration-{'smoke-' if args.smoke else ''}{dt.datetime.now():%Y%m%d-%H%M%S}.json"
+    path.write_text(json.dumps(report, indent=2))
+    print(f"\nwritten: {path.relative_to(ROOT)}")
+    return 0
+
+
+def render(report: dict) -> str:
+    lines = [
+        f"{'size':>8} {'step':<7} {'floor s':>8} {'cmd s':>8} {'ratio':>6} {'target':>6} {'floor MB':>9} {'cmd MB':>7}"
+    ]
+    for size, result in report["sizes"].items():
+        for kind in TARGETS:
+            row = result[kind]
+            mark = "ok" if row["ratio"] >= TARGETS[kind] else "MISS"
+            lines.append(
+                f"{size:>8} {kind:<7} {row['floor']['seconds']:>8.2f} {row['command']['seconds']:>8.2f} "
+                f"{row['ratio']:>6.2f} {TARGETS[kind]:>5.1f}{'' if mark == 'ok' else '!'} "
+                f"{row['floor']['peak_rss_mb']:>9.1f} {row['command']['peak_rss_mb']:>7.1f}"
+            )
+    growth = ", ".join(f"{kind} {value:.2f}x" for kind, value in report["rss_growth"].items())
+    lines.append(f"peak RSS, largest size / smallest size: {growth} (target <= {RSS_GROWTH_TARGET})")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
