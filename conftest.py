@@ -133,7 +133,9 @@ def django_db_modify_db_settings(django_test_server):
 
     database = settings.DATABASES["default"]
     database["HOST"] = django_test_server
-    database["OPTIONS"] = client_options(django_test_server)
+    # Keep the monitoring listeners the settings attach (health detail, metrics).
+    listeners = database["OPTIONS"].get("event_listeners")
+    database["OPTIONS"] = client_options(django_test_server, event_listeners=listeners)
     database.setdefault("TEST", {})["NAME"] = (
         f"{TEST_DB_PREFIX}{settings.MONGODB_DB_NAME}_{uuid.uuid4().hex[:8]}"
     )
