@@ -1,0 +1,115 @@
+"""Fault injection for tests: failpoints on the embedded server, and a Django DB that can die.
+
+Loaded as a pytest plugin by the root conftest. Fixtures (all ``embedded_only``: they need
+``--enable-test-commands`` or a server the test may kill):
+
+- ``failpoints``: arm ``failCommand`` on the server behind Django's test database, for the
+  application's client only (``appName`` filter); turned off after the test.
+- ``restartable_django_db``: Django's default connection moved to a durable SecantusDB the
+  test may ``kill()`` and ``restart()`` on the same port; moved back after the test.
+- ``unreachable_django_db``: Django's default connection pointed at a port nobody listens on.
+
+A new fault test for an endpoint or a command takes one of these fixtures and the ``db``
+fixture, arms a fault, calls its public surface, and checks that it succeeded or failed with
+the classified answer, with nothing half written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import pytest
+from pymongo import MongoClient
+
+from studymaster.embedded import EmbeddedMongo, free_port
+from studymaster.mongo import APP_NAME, client_options
+
+FAILPOINT_ADMIN_APP = "studymaster-failpoints"
+
+
+class FailPoints:
+    """``configureFailPoint failCommand`` on one server, aimed at one application name."""
+
+    def __init__(self, uri: str, *, app_name: str = APP_NAME):
+        self.app_name = app_name
+        self.client = MongoClient(uri, appName=FAILPOINT_ADMIN_APP, serverSelectionTimeoutMS=5000)
+
+    def fail(
+        self,
+        *commands: str,
+        times: int = 1,
+        error_code: int | None = None,
+        close_connection: bool = False,
+        write_concern_error: dict | None = None,
+        error_labels: list[str] | None = None,
+        block_ms: int | None = None,
+    ) -> None:
+        """Make the next ``times`` of ``commands`` from the app fail as described."""
+        data: dict = {"failCommands": list(commands), "appName": self.app_name}
+        if error_code is not None:
+            data["errorCode"] = error_code
+        if close_connection:
+            data["closeConnection"] = True
+        if write_concern_error is not None:
+            data["writeConcernError"] = write_concern_error
+        if error_labels is not None:
+            data["errorLabels"] = error_labels
+        if block_ms is not None:
+            data.update(blockConnection=True, blockTimeMS=block_ms)
+        self.client.admin.command("configureFailPoint", "failCommand", mode={"times": times}, data=data)
+
+    def off(self) -> None:
+        self.client.admin.command("configureFailPoint", "failCommand", mode="off")
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.off()
+        self.client.close()
+
+
+@contextlib.contextmanager
+def django_database_at(uri: str) -> Iterator[None]:
+    """Point Django's default connection at ``uri`` (same database name), then back."""
+    from django.db import connection
+
+    saved = connection.settings_dict["HOST"], connection.settings_dict["OPTIONS"]
+    listeners = saved[1].get("event_listeners")
+    connection.close_pool()
+    connection.settings_dict["HOST"] = uri
+    connection.settings_dict["OPTIONS"] = client_options(uri, event_listeners=listeners)
+    try:
+        yield
+    finally:
+        connection.close_pool()
+        connection.settings_dict["HOST"], connection.settings_dict["OPTIONS"] = saved
+
+
+@pytest.fixture
+def failpoints(django_test_server, db):
+    """Failpoints on the server behind Django's test database, off again after the test."""
+    if not isinstance(django_test_server, str) or not django_test_server:
+        pytest.skip("no embedded Django test server")
+    controller = FailPoints(django_test_server)
+    controller.off()
+    yield controller
+    controller.close()
+
+
+@pytest.fixture
+def restartable_django_db(tmp_path, db):
+    """A durable embedded server behind Django's default connection, for kill()/restart()."""
+    server = EmbeddedMongo(tmp_path / "data", durable=True, test_commands=True)
+    server.start()
+    try:
+        with django_database_at(server.uri()):
+            yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def unreachable_django_db(db):
+    """Django's default connection aimed at a local port where no server listens."""
+    with django_database_at(f"mongodb://127.0.0.1:{free_port()}/"):
+        yield
