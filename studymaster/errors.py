@@ -25,6 +25,7 @@ from pymongo.errors import (
     ConnectionFailure,
     ExecutionTimeout,
     NetworkTimeout,
+    NotPrimaryError,
     OperationFailure,
     PyMongoError,
     ServerSelectionTimeoutError,
@@ -112,8 +113,9 @@ class DatabaseProblem:
 
 def _detail(exc: BaseException) -> str:
     """The error's own text without the reply document PyMongo appends, credentials redacted."""
-    if isinstance(exc, OperationFailure) and isinstance(exc.details, dict) and exc.details.get("errmsg"):
-        text = str(exc.details["errmsg"])
+    details = getattr(exc, "details", None)
+    if isinstance(exc, OperationFailure | NotPrimaryError) and isinstance(details, dict) and details.get("errmsg"):
+        text = str(details["errmsg"])
     else:
         text = str(exc).split(", full error:")[0]
     return redact(text.split(" (configured timeouts")[0])[:300]
@@ -142,6 +144,12 @@ def classify(exc: BaseException) -> DatabaseProblem:
             "timeout",
             f"A database operation timed out on the network ({detail}). Retry; if it persists, check "
             "the latency to the cluster and for slow operations in the Atlas Profiler.",
+        )
+    if isinstance(exc, NotPrimaryError):
+        return DatabaseProblem(
+            "transient",
+            f"The server is failing over or shutting down ({detail}). This happens during Atlas "
+            "maintenance; the operation can be retried.",
         )
     if isinstance(exc, ConnectionFailure):
         return DatabaseProblem(

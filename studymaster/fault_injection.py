@@ -68,8 +68,15 @@ class FailPoints:
         self.client.close()
 
 
+# A failpoint fakes a failover the server never goes through. The driver then marks the
+# server Unknown and waits for its monitor to see it again; SecantusDB answers the streaming
+# monitor's awaitable hello only after the full 10 s heartbeat (a real failover would answer
+# at once), so test clients poll instead: the server is seen again within 0.5 s.
+POLLING = {"serverMonitoringMode": "poll"}
+
+
 @contextlib.contextmanager
-def django_database_at(uri: str) -> Iterator[None]:
+def django_database_at(uri: str, **extra_options) -> Iterator[None]:
     """Point Django's default connection at ``uri`` (same database name), then back."""
     from django.db import connection
 
@@ -77,7 +84,7 @@ def django_database_at(uri: str) -> Iterator[None]:
     listeners = saved[1].get("event_listeners")
     connection.close_pool()
     connection.settings_dict["HOST"] = uri
-    connection.settings_dict["OPTIONS"] = client_options(uri, event_listeners=listeners)
+    connection.settings_dict["OPTIONS"] = {**client_options(uri, event_listeners=listeners), **extra_options}
     try:
         yield
     finally:
@@ -92,8 +99,11 @@ def failpoints(django_test_server, db):
         pytest.skip("no embedded Django test server")
     controller = FailPoints(django_test_server)
     controller.off()
-    yield controller
-    controller.close()
+    try:
+        with django_database_at(django_test_server, **POLLING):
+            yield controller
+    finally:
+        controller.close()
 
 
 @pytest.fixture
@@ -102,7 +112,7 @@ def restartable_django_db(tmp_path, db):
     server = EmbeddedMongo(tmp_path / "data", durable=True, test_commands=True)
     server.start()
     try:
-        with django_database_at(server.uri()):
+        with django_database_at(server.uri(), **POLLING):
             yield server
     finally:
         server.close()

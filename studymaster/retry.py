@@ -31,7 +31,8 @@ logger = logging.getLogger("studymaster.retry")
 T = TypeVar("T")
 
 ATTEMPTS = 3  # the first try and two retries, each of which the driver may retry once more
-INITIAL_WAIT_SECONDS = 0.1
+BASE_WAIT_SECONDS = 0.1  # then 0.2, 0.4, ... each plus up to JITTER_SECONDS
+JITTER_SECONDS = 0.1
 MAX_WAIT_SECONDS = 2.0
 
 
@@ -54,7 +55,7 @@ def _retrying(operation: str, attempts: int) -> Retrying:
     return Retrying(
         retry=retry_if_exception(is_transient),
         stop=stop_after_attempt(attempts),
-        wait=wait_exponential_jitter(initial=INITIAL_WAIT_SECONDS, max=MAX_WAIT_SECONDS),
+        wait=wait_exponential_jitter(multiplier=BASE_WAIT_SECONDS, jitter=JITTER_SECONDS, max=MAX_WAIT_SECONDS),
         before_sleep=before_sleep,
         reraise=True,
     )
