@@ -29,6 +29,7 @@ from rest_framework_simplejwt.authentication import JWTAuthentication
 
 from studymaster.errors import RETRY_AFTER_SECONDS, classify
 from studymaster.observability import bearer_matches, command_stats, pool_stats
+from studymaster.retry import retry_idempotent
 
 logger = logging.getLogger("studymaster.health")
 
@@ -172,13 +173,22 @@ def live(request):
     return JsonResponse({"status": "ok"})
 
 
+@retry_idempotent(operation="health_ready", attempts=2)
+def _ping() -> None:
+    client, db_name = _django_client()
+    client[db_name].command("ping")
+
+
 @never_cache
 def ready(request):
-    """200 when the database answers a ping within HEALTH_TIMEOUT_MS, else 503."""
+    """200 when the database answers a ping within HEALTH_TIMEOUT_MS, else 503.
+
+    One transient failure (a dropped connection, a failover) is retried within that
+    time, so a blip does not take the instance out of rotation.
+    """
     try:
         with pymongo.timeout(_timeout_seconds()):
-            client, db_name = _django_client()
-            client[db_name].command("ping")
+            _ping()
     except (PyMongoError, DatabaseError) as exc:
         _problem_kind(exc)
         return _unavailable({"code": "database_unavailable", "message": "The database is not reachable."})

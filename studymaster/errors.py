@@ -21,6 +21,7 @@ from django.core.management.base import CommandError
 from django.db import DatabaseError, IntegrityError
 from django.http import JsonResponse
 from pymongo.errors import (
+    BulkWriteError,
     ConfigurationError,
     ConnectionFailure,
     ExecutionTimeout,
@@ -30,6 +31,7 @@ from pymongo.errors import (
     PyMongoError,
     ServerSelectionTimeoutError,
     WaitQueueTimeoutError,
+    WriteConcernError,
     WTimeoutError,
 )
 
@@ -114,7 +116,11 @@ class DatabaseProblem:
 def _detail(exc: BaseException) -> str:
     """The error's own text without the reply document PyMongo appends, credentials redacted."""
     details = getattr(exc, "details", None)
-    if isinstance(exc, OperationFailure | NotPrimaryError) and isinstance(details, dict) and details.get("errmsg"):
+    if (
+        isinstance(exc, OperationFailure | NotPrimaryError)
+        and isinstance(details, dict)
+        and details.get("errmsg")
+    ):
         text = str(details["errmsg"])
     else:
         text = str(exc).split(", full error:")[0]
@@ -127,6 +133,8 @@ def _has_transient_label(exc: PyMongoError) -> bool:
 
 def classify(exc: BaseException) -> DatabaseProblem:
     """Name the kind of failure and say what to do about it. Never raises."""
+    if isinstance(exc, BulkWriteError) and (first := _first_bulk_error(exc)) is not None:
+        return classify(first)
     detail = _detail(exc)
     if isinstance(exc, OperationFailure):
         return _classify_reply(exc, detail)
@@ -170,6 +178,16 @@ def classify(exc: BaseException) -> DatabaseProblem:
     if isinstance(exc, PyMongoError) and _has_transient_label(exc):
         return DatabaseProblem("transient", f"MongoDB reported a transient error ({detail}). Retry.")
     return DatabaseProblem("error", f"MongoDB reported an error: {detail}")
+
+
+def _first_bulk_error(exc: BulkWriteError) -> OperationFailure | None:
+    """The first write error, else write-concern error, of a bulk write (the ORM inserts in bulk)."""
+    details = exc.details if isinstance(exc.details, dict) else {}
+    for key, error_class in (("writeErrors", OperationFailure), ("writeConcernErrors", WriteConcernError)):
+        for error in details.get(key) or []:
+            if isinstance(error, dict) and error.get("code") not in (None, 11000):
+                return error_class(str(error.get("errmsg", "")), error.get("code"), error)
+    return None
 
 
 def _classify_reply(exc: OperationFailure, detail: str) -> DatabaseProblem:

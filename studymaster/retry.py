@@ -55,7 +55,9 @@ def _retrying(operation: str, attempts: int) -> Retrying:
     return Retrying(
         retry=retry_if_exception(is_transient),
         stop=stop_after_attempt(attempts),
-        wait=wait_exponential_jitter(multiplier=BASE_WAIT_SECONDS, jitter=JITTER_SECONDS, max=MAX_WAIT_SECONDS),
+        wait=wait_exponential_jitter(
+            multiplier=BASE_WAIT_SECONDS, jitter=JITTER_SECONDS, max=MAX_WAIT_SECONDS
+        ),
         before_sleep=before_sleep,
         reraise=True,
     )

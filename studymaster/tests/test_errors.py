@@ -10,6 +10,7 @@ from django.core.management.base import CommandError
 from django.db import DatabaseError, IntegrityError
 from pymongo.errors import (
     AutoReconnect,
+    BulkWriteError,
     ConfigurationError,
     DuplicateKeyError,
     ExecutionTimeout,
@@ -168,3 +169,28 @@ def test_the_orm_wrapped_error_is_unwrapped_but_integrity_errors_are_left_alone(
     integrity.__cause__ = DuplicateKeyError("E11000")
     assert database_error_cause(integrity) is None
     assert database_error_cause(ValueError("x")) is None
+
+
+def test_a_bulk_write_is_classified_by_its_first_write_error():
+    """The ORM inserts with insert_many: Atlas's quota refusal arrives inside a BulkWriteError."""
+    quota = SAMPLES["server_replies"][0]["reply"]
+    exc = BulkWriteError(
+        {"writeErrors": [{"index": 0, "code": 8000, "errmsg": quota["errmsg"]}], "nInserted": 0}
+    )
+    assert classify(exc).kind == "quota"
+    assert http_problem(exc).status == 507
+
+
+def test_a_bulk_write_is_classified_by_its_write_concern_error():
+    exc = BulkWriteError(
+        {
+            "writeErrors": [],
+            "writeConcernErrors": [{"code": 64, "errmsg": "waiting for replication timed out"}],
+        }
+    )
+    assert classify(exc).kind == "timeout"
+
+
+def test_a_bulk_duplicate_key_stays_a_plain_error():
+    exc = BulkWriteError({"writeErrors": [{"index": 0, "code": 11000, "errmsg": "E11000 duplicate key"}]})
+    assert classify(exc).kind == "error"

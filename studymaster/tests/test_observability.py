@@ -43,7 +43,10 @@ def test_metrics_label_requests_by_route_and_database_commands_by_name(metrics_o
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/plain")
     text = response.content.decode()
-    assert 'studymaster_http_request_duration_seconds_count{method="GET",route="api/health/ready/",status="200"}' in text
+    assert (
+        'studymaster_http_request_duration_seconds_count{method="GET",route="api/health/ready/",status="200"}'
+        in text
+    )
     assert 'route="unmatched",status="404"' in text
     assert "/no/such/page/42" not in text
     assert 'studymaster_mongodb_command_duration_seconds_count{command="ping",outcome="ok"}' in text

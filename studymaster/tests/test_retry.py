@@ -146,7 +146,9 @@ def test_guarded_write_is_retried_when_the_first_attempt_did_not_apply(standalon
         checks.append(1)
         return (items.find_one({"key": "k2"}) or {}).get("_id")
 
-    retry_guarded(lambda: items.insert_one({"key": "k2"}).inserted_id, applied=applied, operation="test_guarded")
+    retry_guarded(
+        lambda: items.insert_one({"key": "k2"}).inserted_id, applied=applied, operation="test_guarded"
+    )
     assert checks == [1]
     assert items.count_documents({"key": "k2"}) == 1
 

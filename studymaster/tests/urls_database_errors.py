@@ -1,11 +1,8 @@
 """A URLconf for the error-mapping tests: views that fail with a given database error."""
 
-from django.contrib.auth import get_user_model
-from django.http import JsonResponse
 from django.urls import path
 from pymongo.errors import AutoReconnect, OperationFailure, WaitQueueTimeoutError
 from rest_framework.permissions import AllowAny
-from rest_framework.response import Response
 from rest_framework.views import APIView
 
 ERRORS = {
@@ -34,22 +31,7 @@ class ApiView(APIView):
         raise ERRORS[name]()
 
 
-def orm_count(request):
-    """One ORM read, for fault tests through Django's own connection."""
-    return JsonResponse({"users": get_user_model().objects.count()})
-
-
-class OrmCountApi(APIView):
-    permission_classes = [AllowAny]
-    authentication_classes = []
-
-    def get(self, request):
-        return Response({"users": get_user_model().objects.count()})
-
-
 urlpatterns = [
     path("plain/<str:name>/", plain_view),
     path("api/<str:name>/", ApiView.as_view()),
-    path("orm/count/", orm_count),
-    path("orm/count-api/", OrmCountApi.as_view()),
 ]
