@@ -126,3 +126,20 @@ def test_metrics_add_up_across_worker_processes(tmp_path):
         text=True,
     ).stdout
     assert 'studymaster_mongodb_retries_total{operation="test"} 5.0' in scraped
+
+
+def test_gunicorn_hooks_clear_stale_files_and_forget_dead_workers(tmp_path, monkeypatch):
+    from studymaster import gunicorn_conf
+
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    (tmp_path / "counter_123.db").write_bytes(b"old")
+    (tmp_path / "gauge_livesum_456.db").write_bytes(b"live")
+    gunicorn_conf.on_starting(server=None)
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "gauge_livesum_456.db").write_bytes(b"live")
+
+    class Worker:
+        pid = 456
+
+    gunicorn_conf.child_exit(server=None, worker=Worker)
+    assert not (tmp_path / "gauge_livesum_456.db").exists()
