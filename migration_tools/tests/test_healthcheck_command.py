@@ -21,7 +21,9 @@ def test_detail_reports_storage_and_connections(local_db):
 
 def test_detail_as_json_says_what_a_read_write_user_cannot_see(atlas_db):
     out = StringIO()
-    call_command("healthcheck", "--uri", atlas_db.uri, "--db", atlas_db.name, "--detail", "--json", stdout=out)
+    call_command(
+        "healthcheck", "--uri", atlas_db.uri, "--db", atlas_db.name, "--detail", "--json", stdout=out
+    )
     result = json.loads(out.getvalue())
     assert result["storage"]["known"] is True
     assert "app-" not in out.getvalue()  # the password of the app user never shows

@@ -47,7 +47,9 @@ class Command(BaseCommand):
             f"OK {result['uri']} db={db} version={result['server_version']} latency={result['latency_ms']}ms"
         )
         if detail:
-            self.stdout.write(f"storage: {_describe(result['storage'], 'used_bytes', 'quota_bytes', mib=True)}")
+            self.stdout.write(
+                f"storage: {_describe(result['storage'], 'used_bytes', 'quota_bytes', mib=True)}"
+            )
             self.stdout.write(f"connections: {_describe(result['connections'], 'current', 'limit')}")
 
 
