@@ -94,7 +94,7 @@ _UNSUPPORTED = re.compile(
     r"is not allowed or the syntax is incorrect|not supported|unsupported", re.IGNORECASE
 )
 _AUTH_FAILED = re.compile(r"bad auth|authentication failed", re.IGNORECASE)
-_UNAUTHORIZED = re.compile(r"not authorized|not allowed to do action|is not allowed", re.IGNORECASE)
+_UNAUTHORIZED = re.compile(r"not authorized|not allowed to do action", re.IGNORECASE)
 _TLS = re.compile(r"SSL|TLS|certificate", re.IGNORECASE)
 _CLOSED = re.compile(
     r"connection closed|closed by (the )?peer|connection reset|handshake|EOF occurred", re.IGNORECASE
@@ -166,7 +166,7 @@ def classify(exc: BaseException) -> DatabaseProblem:
             "blip; the operation can be retried.",
         )
     if isinstance(exc, ConfigurationError):
-        if "DNS" in detail or "SRV" in detail or "_mongodb._tcp" in detail:
+        if any(word in detail for word in ("DNS", "SRV", "_mongodb._tcp", "resolution lifetime")):
             return DatabaseProblem(
                 "dns",
                 f"The cluster's DNS SRV record could not be resolved ({detail}). Check the cluster "

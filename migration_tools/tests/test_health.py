@@ -148,6 +148,7 @@ def test_admin_page_is_staff_only_and_draws_the_latency_chart(client):
     assert "Database health" in html
     assert "<svg" in html and "ping" in html
     assert "Storage" in html and "Connections" in html and "Operations/s" in html
+    assert 'href="/admin/health/"' in staff_client.get("/admin/").content.decode()
 
 
 def test_latency_chart_scales_bars_to_the_slowest_p95():
