@@ -15,7 +15,7 @@ from studymaster.fault_injection import FailPoints
 
 pytestmark = [
     pytest.mark.faults,
-    pytest.mark.embedded_only("arms failpoints on, or kills, the embedded server"),
+    pytest.mark.embedded_only("arms failpoints on, kills, or replaces the embedded server"),
     pytest.mark.urls("migration_tools.tests.urls_faults"),
 ]
 
@@ -206,3 +206,21 @@ def test_ready_follows_a_crash_and_a_restart(restartable_django_db, client):
     assert time.monotonic() - started < 4.0
     restartable_django_db.restart()
     assert client.get("/api/health/ready/").status_code == 200
+
+
+# -- no server at all ---------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_orm_answers_503_within_the_server_selection_timeout_when_nothing_listens(
+    unreachable_django_db, client
+):
+    """Both a plain view and a DRF view; bounded by MONGODB_SERVER_SELECTION_TIMEOUT_MS (5 s)."""
+    for call in (
+        lambda: client.get("/faults/users/count/"),
+        lambda: client.post("/faults/users/", {"username": "nobody"}, content_type="application/json"),
+    ):
+        started = time.monotonic()
+        response = call()
+        assert time.monotonic() - started < 7.0
+        _assert_unavailable(response)
