@@ -18,6 +18,9 @@ from pymongo import MongoClient
 from studymaster.embedded import EmbeddedMongo, MongoUser, make_tls_files
 from studymaster.mongo import client_options
 
+# Fault-injection fixtures: failpoints, a killable Django DB, an unreachable one.
+pytest_plugins = ["studymaster.fault_injection"]
+
 REAL_SERVER_URI = os.environ.get("MONGODB_TEST_URI", "")
 TEST_DB_PREFIX = "test_"
 
@@ -133,7 +136,9 @@ def django_db_modify_db_settings(django_test_server):
 
     database = settings.DATABASES["default"]
     database["HOST"] = django_test_server
-    database["OPTIONS"] = client_options(django_test_server)
+    # Keep the monitoring listeners the settings attach (health detail, metrics).
+    listeners = database["OPTIONS"].get("event_listeners")
+    database["OPTIONS"] = client_options(django_test_server, event_listeners=listeners)
     database.setdefault("TEST", {})["NAME"] = (
         f"{TEST_DB_PREFIX}{settings.MONGODB_DB_NAME}_{uuid.uuid4().hex[:8]}"
     )

@@ -13,6 +13,8 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from studymaster.errors import database_error_cause, database_error_response
+
 
 class StandardPagination(PageNumberPagination):
     page_size = 20
@@ -43,6 +45,8 @@ def error_response(code: str, message: str, http_status: int, *, fields=None, he
 
 def exception_handler(exc, context):
     """DRF's handler, reshaped into the one error shape."""
+    if (database_error := database_error_cause(exc)) is not None:
+        return database_error_response(database_error)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):

@@ -144,11 +144,14 @@ def client_options(
     connect_timeout_ms: int = 5000,
     app_name: str = APP_NAME,
     name: str = "MONGODB_URI",
+    event_listeners: list | None = None,
 ) -> dict:
     """Keyword arguments for ``MongoClient(uri, **options)``.
 
     Options written in the URI itself win over these defaults, except the pool
     size and timeouts, which come from settings so that an operator can bound them.
+    ``event_listeners`` (PyMongo monitoring listeners) are added when given: the settings
+    pass :func:`studymaster.observability.mongo_event_listeners` for the ORM's client.
     """
     parsed = parse_uri(uri, name=name)
     options = {
@@ -165,7 +168,10 @@ def client_options(
     # What the URI itself says about these wins over our defaults.
     written = {key.lower() for key in parsed.options}
     bounded = {"maxPoolSize", "serverSelectionTimeoutMS", "connectTimeoutMS"}
-    return {key: value for key, value in options.items() if key in bounded or key.lower() not in written}
+    options = {key: value for key, value in options.items() if key in bounded or key.lower() not in written}
+    if event_listeners:
+        options["event_listeners"] = list(event_listeners)
+    return options
 
 
 def make_client(uri: str, *, name: str = "MONGODB_URI", **overrides) -> MongoClient:

@@ -11,6 +11,7 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 
 from studymaster.mongo import client_options, parse_uri
+from studymaster.observability import mongo_event_listeners
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -76,6 +77,11 @@ def configure(namespace, *, debug, secret_key, mongodb_uri, allowed_hosts):
     parse_uri(LOCAL_MONGODB_URI, name="LOCAL_MONGODB_URI")
     if ATLAS_MONGODB_URI:
         parse_uri(ATLAS_MONGODB_URI, name="ATLAS_MONGODB_URI")
+    PROMETHEUS_MULTIPROC_DIR = _read("PROMETHEUS_MULTIPROC_DIR", env.str, "")
+    if PROMETHEUS_MULTIPROC_DIR and not Path(PROMETHEUS_MULTIPROC_DIR).is_dir():
+        raise ImproperlyConfigured(
+            "PROMETHEUS_MULTIPROC_DIR must name an existing, writable directory (emptied at each deploy)."
+        )
     if not MONGODB_DB_NAME.replace("_", "").replace("-", "").isalnum() or len(MONGODB_DB_NAME) > 63:
         raise ImproperlyConfigured(
             "MONGODB_DB_NAME must be 1-63 letters, digits, '-' or '_' (MongoDB database name rules)."
@@ -103,9 +109,17 @@ def configure(namespace, *, debug, secret_key, mongodb_uri, allowed_hosts):
                     max_pool_size=MONGODB_MAX_POOL_SIZE,
                     server_selection_timeout_ms=MONGODB_SERVER_SELECTION_TIMEOUT_MS,
                     connect_timeout_ms=MONGODB_CONNECT_TIMEOUT_MS,
+                    # Feed the health detail and /metrics (studymaster.observability).
+                    event_listeners=mongo_event_listeners(),
                 ),
             }
         },
+        # Monitors: Authorization: Bearer <token>. Empty HEALTH_TOKEN: staff only; empty
+        # METRICS_TOKEN: /metrics answers 404.
+        HEALTH_TOKEN=_read("HEALTH_TOKEN", env.str, ""),
+        METRICS_TOKEN=_read("METRICS_TOKEN", env.str, ""),
+        HEALTH_TIMEOUT_MS=read_positive_int("HEALTH_TIMEOUT_MS", 2000),
+        PROMETHEUS_MULTIPROC_DIR=PROMETHEUS_MULTIPROC_DIR,
         LOG_LEVEL=_read("LOG_LEVEL", env.str, "INFO").upper(),
     )
     # Operation-by-operation database logging only in development, and only when asked for.
@@ -165,6 +179,7 @@ MIGRATION_MODULES = {
 DEFAULT_AUTO_FIELD = "django_mongodb_backend.fields.ObjectIdAutoField"
 
 MIDDLEWARE = [
+    "studymaster.observability.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -174,6 +189,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "studymaster.errors.DatabaseErrorMiddleware",
 ]
 
 ROOT_URLCONF = "studymaster.urls"

@@ -1,0 +1,40 @@
+"""manage.py healthcheck: the ping, the detail, and the exit code when the database is down."""
+
+import json
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from studymaster.embedded import free_port
+
+
+def test_detail_reports_storage_and_connections(local_db):
+    out = StringIO()
+    call_command("healthcheck", "--uri", local_db.uri, "--db", local_db.name, "--detail", stdout=out)
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("OK ")
+    assert lines[1].startswith("storage: ") and "of 512 MB" in lines[1]
+    assert lines[2].startswith("connections: ")
+
+
+def test_detail_as_json_says_what_a_read_write_user_cannot_see(atlas_db):
+    out = StringIO()
+    call_command(
+        "healthcheck", "--uri", atlas_db.uri, "--db", atlas_db.name, "--detail", "--json", stdout=out
+    )
+    result = json.loads(out.getvalue())
+    assert result["storage"]["known"] is True
+    assert "app-" not in out.getvalue()  # the password of the app user never shows
+    if not result["connections"]["known"]:
+        assert result["connections"]["reason"] == "serverStatus refused (authorization)"
+
+
+@pytest.mark.embedded_only("needs a local port where nothing listens")
+def test_unreachable_database_exits_2_with_the_classified_message(settings):
+    settings.MONGODB_SERVER_SELECTION_TIMEOUT_MS = 500
+    with pytest.raises(CommandError) as raised:
+        call_command("healthcheck", "--uri", f"mongodb://127.0.0.1:{free_port()}/", "--detail")
+    assert raised.value.returncode == 2
+    assert str(raised.value).startswith("unreachable: ")
