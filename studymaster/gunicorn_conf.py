@@ -1,9 +1,9 @@
-"""Gunicorn settings for Prometheus metrics with several workers.
+"""gunicorn settings, loaded through the root ``gunicorn.conf.py`` (see docs/deployment.md).
 
-Use: ``gunicorn -c python:studymaster.gunicorn_conf studymaster.wsgi`` with
-``PROMETHEUS_MULTIPROC_DIR`` set in the environment to a directory only this service writes
-(see docs/operations.md). Each worker writes its metric values to files there; ``/metrics``
-in any worker adds them up. Without the variable these hooks do nothing.
+Workers × MONGODB_MAX_POOL_SIZE × instances must stay well under the cluster's connection
+limit (M0: 500). For Prometheus metrics with several workers, set ``PROMETHEUS_MULTIPROC_DIR``
+to a directory only this service writes (docs/operations.md): each worker writes its metric
+values there and ``/metrics`` in any worker adds them up. Without it the hooks do nothing.
 """
 
 import os
@@ -11,7 +11,12 @@ from pathlib import Path
 
 from prometheus_client import multiprocess
 
+bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:" + os.environ.get("PORT", "8000"))  # noqa: S104 - behind the platform's proxy
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+timeout = 30
+graceful_timeout = 20
+accesslog = "-"
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
 
 def on_starting(server):
