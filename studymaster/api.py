@@ -7,7 +7,9 @@ Errors: ``{"code": "...", "message": "...", "fields": {"<field>": ["..."]}}``, w
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
-from django.http import Http404
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404, JsonResponse
+from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
@@ -47,6 +49,9 @@ def exception_handler(exc, context):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
+    elif isinstance(exc, DjangoValidationError):
+        # Services validate with Django's ValidationError; a dict of them names the fields.
+        exc = exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
@@ -57,6 +62,10 @@ def exception_handler(exc, context):
     else:
         detail = exc.detail if isinstance(exc, exceptions.APIException) else str(exc)
         code = getattr(detail, "code", None) or getattr(exc, "default_code", "error")
+        if isinstance(detail, dict) and "detail" in detail:
+            # simplejwt's errors: {"detail": ..., "code": ..., "messages": [...]}.
+            code = detail.get("code") or code
+            detail = detail["detail"]
         message = " ".join(_flatten(detail))
         body = {"code": str(code), "message": message}
     response.data = body
@@ -65,3 +74,24 @@ def exception_handler(exc, context):
 
 def not_found() -> Response:
     return error_response("not_found", "Not found.", status.HTTP_404_NOT_FOUND)
+
+
+def _is_api(request) -> bool:
+    return request.path.startswith("/api/")
+
+
+def page_not_found(request, exception):
+    """``handler404``: the error shape for API paths, Django's page elsewhere (the admin)."""
+    if _is_api(request):
+        return JsonResponse({"code": "not_found", "message": "Not found."}, status=status.HTTP_404_NOT_FOUND)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request):
+    """``handler500``: the error shape for API paths; never a stack trace or a setting."""
+    if _is_api(request):
+        return JsonResponse(
+            {"code": "server_error", "message": "Something went wrong on our side. Try again later."},
+            status=status.HTTP_500_INTERNAL_SERVER_ERROR,
+        )
+    return defaults.server_error(request)

@@ -8,3 +8,7 @@ urlpatterns = [
     path("api/", include("gamification.urls")),
     path("api/health/", include("migration_tools.urls")),
 ]
+
+# JSON errors for /api/ paths, Django's pages elsewhere (studymaster.api).
+handler404 = "studymaster.api.page_not_found"
+handler500 = "studymaster.api.server_error"
