@@ -47,12 +47,12 @@ class User(AbstractUser):
 class RevokedToken(models.Model):
     """A refresh token that may no longer be used: rotated out, or logged out.
 
-    Keyed by the token's ``jti``, so revoking is one insert and a second use of a
-    rotated-out token fails on the primary key. MongoDB deletes each entry through a
+    Unique by the token's ``jti``, so revoking is one insert and a second use of a
+    rotated-out token fails on the unique index. MongoDB deletes each entry through a
     TTL index once the token has expired anyway (see migration 0003).
     """
 
-    jti = models.CharField(primary_key=True, max_length=64)
+    jti = models.CharField(max_length=64, unique=True)
     expires_at = models.DateTimeField()
 
     class Meta:
@@ -69,7 +69,7 @@ class ThrottleCounter(models.Model):
     the model exists so that ``migrate`` creates the collection and its TTL index.
     """
 
-    key = models.CharField(primary_key=True, max_length=200)
+    key = models.CharField(max_length=200, unique=True)
     count = models.PositiveIntegerField(default=0)
     expires_at = models.DateTimeField()
 

@@ -4,10 +4,12 @@ django-mongodb-backend 5.2 ships no cache backend, and Django's database cache d
 run on it, so DRF's cache-based throttles have nowhere to keep their counts. This store
 keeps one small JSON-like document per key and window::
 
-    {"_id": "<key>:<window seconds>:<window start>", "count": 7, "expires_at": <date>}
+    {"_id": ObjectId(...), "key": "<key>:<window seconds>:<window start>", "count": 7,
+     "expires_at": <date>}
 
-Each hit is one ``find_one_and_update`` with ``$inc`` and ``upsert``: atomic on the
-server, so concurrent requests in any number of processes never lose a count. A TTL
+Each hit is one ``find_one_and_update`` with ``$inc`` and ``upsert`` on ``key``, which has
+a unique index: atomic on the server, so concurrent requests in any number of processes
+never lose a count (the rare loser of a race to insert a window retries as an update). A TTL
 index on ``expires_at`` lets MongoDB delete finished windows by itself; correctness does
 not depend on it, because the window start is part of the key.
 """
@@ -56,7 +58,11 @@ class Hit:
 
 
 class FixedWindowCounter:
-    """Counts hits per key in fixed windows; ``on_operation`` is told of each database call."""
+    """Counts hits per key in fixed windows; ``on_operation`` is told of each database call.
+
+    ``collection`` needs a unique index on ``key`` and a TTL index on ``expires_at``
+    (:func:`ensure_indexes`; for the throttles, accounts migrations 0003 and 0004).
+    """
 
     def __init__(self, collection: Collection, *, on_operation: Callable[[str], None] | None = None):
         self.collection = collection
@@ -67,16 +73,16 @@ class FixedWindowCounter:
         now = time.time() if now is None else now
         window_start = int(now // window_seconds) * window_seconds
         window_end = window_start + window_seconds
-        document_id = f"{key}:{window_seconds}:{window_start}"
+        window_key = f"{key}:{window_seconds}:{window_start}"
         update = {
             "$inc": {"count": 1},
             "$setOnInsert": {"expires_at": datetime.fromtimestamp(window_end, tz=UTC)},
         }
         for attempt in range(2):
             try:
-                self.on_operation(f"db.{self.collection.name}.find_one_and_update({document_id!r})")
+                self.on_operation(f"db.{self.collection.name}.find_one_and_update({window_key!r})")
                 document = self.collection.find_one_and_update(
-                    {"_id": document_id}, update, upsert=True, return_document=ReturnDocument.AFTER
+                    {"key": window_key}, update, upsert=True, return_document=ReturnDocument.AFTER
                 )
                 break
             except DuplicateKeyError:
@@ -84,3 +90,9 @@ class FixedWindowCounter:
                 if attempt:
                     raise
         return Hit(count=document["count"], retry_after_seconds=max(1, math.ceil(window_end - now)))
+
+
+def ensure_indexes(collection: Collection) -> None:
+    """Create the indexes the counter relies on (idempotent)."""
+    collection.create_index("key", unique=True, name="key_unique")
+    collection.create_index("expires_at", expireAfterSeconds=0, name="expires_at_ttl")
