@@ -117,3 +117,13 @@ def test_the_schema_generates_without_warnings(tmp_path):
     # Every view must describe its input and output; a warning here is a hole in the docs.
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yml"))
     assert (tmp_path / "schema.yml").read_text().startswith("openapi: 3")
+
+
+@pytest.mark.urls("accounts.tests.urls_errors")
+def test_an_unhandled_error_in_the_api_is_a_json_500_without_details():
+    client = APIClient(raise_request_exception=False)
+    response = client.get("/api/test-crash/")
+    assert response.status_code == 500
+    assert response["Content-Type"] == "application/json"
+    body = response.json()
+    assert body["code"] == "server_error" and "unexpected failure" not in body["message"]
