@@ -68,10 +68,13 @@ def user_register(*, username: str, email: str, password: str) -> User:
     """Create an account. Raises ValidationError naming the field for a weak password or a
     username or email that is taken (also when two registrations race)."""
     user = User(username=username, email=email_normalize(email))
-    _password_check(password, user=user, field="password")
-    taken = _clashes(username=user.username, email=user.email)
-    if taken:
-        raise ValidationError(taken)
+    errors = _clashes(username=user.username, email=user.email)
+    try:
+        _password_check(password, user=user, field="password")
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    if errors:
+        raise ValidationError(errors)
     user.set_password(password)
     try:
         user.save(force_insert=True)

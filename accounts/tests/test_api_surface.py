@@ -109,6 +109,15 @@ def test_the_docs_page_is_public_and_loads_nothing_from_another_host():
     assert all(not re.match(r"^(https?:)?//", ref) for ref in references), references
     assert "/static/drf_spectacular_sidecar/swagger-ui-dist/" in html
     assert not re.search(r"https?://(?!localhost|testserver)", html.replace("http://www.w3.org", ""))
+    # ... and the assets it names ship with drf-spectacular-sidecar, for collectstatic.
+    from django.contrib.staticfiles import finders
+
+    for asset in re.findall(r"/static/(drf_spectacular_sidecar/[^\"'?]+)", html):
+        assert finders.find(asset), asset
+    # No inline script either (a CSP of script-src 'self' works): the set-up comes from ?script.
+    assert "<script>" not in html
+    script = APIClient().get("/api/docs/", {"script": ""})
+    assert script.status_code == 200 and "/api/schema/" in script.content.decode()
 
 
 def test_the_schema_generates_without_warnings(tmp_path):

@@ -74,6 +74,13 @@ def test_register_refuses_a_taken_username_and_an_email_in_any_case():
     )
     assert response.status_code == 400
     assert set(response.json()["fields"]) == {"email"}
+    # Every problem at once: a client fixes them in one round.
+    response = APIClient().post(
+        "/api/auth/register/",
+        {"username": "ada", "email": "ada@example.com", "password": "password"},
+        format="json",
+    )
+    assert set(response.json()["fields"]) == {"username", "email", "password"}
     assert User.objects.count() == 1
 
 
