@@ -93,6 +93,7 @@ class FixedWindowCounter:
 
 
 def ensure_indexes(collection: Collection) -> None:
-    """Create the indexes the counter relies on (idempotent)."""
+    """Create the indexes the counter relies on, for a collection that no migration manages
+    (the throttles' collection gets them from accounts migrations 0003 and 0004)."""
     collection.create_index("key", unique=True, name="key_unique")
     collection.create_index("expires_at", expireAfterSeconds=0, name="expires_at_ttl")

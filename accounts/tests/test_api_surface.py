@@ -136,3 +136,19 @@ def test_an_unhandled_error_in_the_api_is_a_json_500_without_details():
     assert response["Content-Type"] == "application/json"
     body = response.json()
     assert body["code"] == "server_error" and "unexpected failure" not in body["message"]
+
+
+def test_a_django_validation_error_from_a_service_keeps_its_fields():
+    from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+
+    from studymaster.api import exception_handler
+
+    response = exception_handler(ValidationError({"email": ["Taken."], NON_FIELD_ERRORS: ["Clash."]}), {})
+    assert response.status_code == 400
+    assert response.data["fields"] == {"email": ["Taken."], "non_field_errors": ["Clash."]}
+    response = exception_handler(ValidationError("Plain."), {})
+    assert response.data == {
+        "code": "invalid",
+        "message": "Plain.",
+        "fields": {"non_field_errors": ["Plain."]},
+    }
