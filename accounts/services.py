@@ -1,9 +1,9 @@
-"""Accounts: registration, tokens, password and profile changes. The only code here that writes.
+"""Accounts services: registration, tokens, password and profile changes; all of this app's writes.
 
 Token rules (docs/api.md, "Accounts and authentication"):
 - a refresh token is used once: refreshing revokes it (its ``jti`` goes into RevokedToken) and
-  returns a new pair; a second use fails on RevokedToken's primary key, even when two requests
-  race;
+  returns a new pair; a second use fails on RevokedToken's unique index on ``jti``, even when
+  two requests race;
 - tokens carry a hash of the password hash (simplejwt's CHECK_REVOKE_TOKEN), so a password
   change ends every earlier access and refresh token.
 

@@ -116,7 +116,6 @@ def test_a_new_window_starts_a_new_count(settings, monkeypatch):
     assert _login("nobody").status_code == 401
 
 
-@pytest.mark.django_db
 def test_the_default_rates_never_bother_a_person():
     from django.conf import settings
 
