@@ -2,9 +2,10 @@
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 
 import pytest
-from pymongo import MongoClient
+from pymongo import MongoClient, ReturnDocument
 from rest_framework.test import APIClient
 
 from accounts.tests.factories import PASSWORD, user_create
@@ -159,7 +160,11 @@ def test_concurrent_hits_lose_no_count(two_processes):
 
     with ThreadPoolExecutor(16) as pool:
         counts = sorted(pool.map(hit, range(16)))
-    assert counts == list(range(1, 17))
+    # No hit is lost, and none is under-reported (on MongoDB the counts are exactly 1..16; the
+    # embedded server's racing-upsert defect can make two hits both report a later total).
+    assert max(counts) == 16
+    assert all(count >= rank for rank, count in enumerate(counts, 1))
+    assert first.collection.find_one({"key": f"register:z:60:{WINDOW_START}"})["count"] == 16
 
 
 def test_the_store_keeps_json_values_that_expire(two_processes, local_db):
@@ -168,7 +173,7 @@ def test_the_store_keeps_json_values_that_expire(two_processes, local_db):
     assert hit.retry_after_seconds == 45
     document = local_db.db["counters"].find_one({"key": f"login:x:60:{WINDOW_START}"})
     assert document["count"] == 1
-    assert int(document["expires_at"].timestamp()) == WINDOW_START + 60
+    assert document["expires_at"] == datetime.fromtimestamp(WINDOW_START + 60, tz=UTC).replace(tzinfo=None)
     ttl = local_db.db["counters"].index_information()["expires_at_ttl"]
     assert ttl["expireAfterSeconds"] == 0
 
@@ -185,3 +190,27 @@ def test_parse_rate(text, limit, window):
 def test_parse_rate_refuses_nonsense(text):
     with pytest.raises(ValueError, match="20/min"):
         parse_rate(text)
+
+
+@pytest.mark.embedded_only("pins a SecantusDB defect; MongoDB always returns the upserted document")
+def test_defect_racing_upserts_sometimes_return_no_document(local_db):
+    """When this fails, SecantusDB is fixed and FixedWindowCounter's read-back may go."""
+    collection = local_db.db["race"]
+    ensure_indexes(collection)
+    missing = 0
+    for round_number in range(30):
+        barrier = threading.Barrier(16)
+
+        def upsert(_, key=f"k{round_number}", barrier=barrier):
+            barrier.wait()
+            return collection.find_one_and_update(
+                {"key": key}, {"$inc": {"count": 1}}, upsert=True, return_document=ReturnDocument.AFTER
+            )
+
+        with ThreadPoolExecutor(16) as pool:
+            missing += sum(document is None for document in pool.map(upsert, range(16)))
+        # The increments themselves are never lost.
+        assert collection.find_one({"key": f"k{round_number}"})["count"] == 16
+        if missing:
+            break
+    assert missing > 0
