@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
+from django.urls import Resolver404, resolve
 from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.pagination import PageNumberPagination
@@ -85,10 +86,26 @@ def _is_api(request) -> bool:
     return request.path.startswith("/api/")
 
 
+def _not_found_json(request) -> JsonResponse:
+    message = "Not found."
+    if not request.path.endswith("/"):
+        try:
+            resolve(request.path + "/")
+            message = f"Not found. API URLs end with a slash: {request.path}/"
+        except Resolver404:
+            pass
+    return JsonResponse({"code": "not_found", "message": message}, status=status.HTTP_404_NOT_FOUND)
+
+
+def api_not_found(request, *args, **kwargs):
+    """The last ``/api/`` route: a JSON 404 even with DEBUG on, where handler404 is not used."""
+    return _not_found_json(request)
+
+
 def page_not_found(request, exception):
     """``handler404``: the error shape for API paths, Django's page elsewhere (the admin)."""
     if _is_api(request):
-        return JsonResponse({"code": "not_found", "message": "Not found."}, status=status.HTTP_404_NOT_FOUND)
+        return _not_found_json(request)
     return defaults.page_not_found(request, exception)
 
 

@@ -37,6 +37,19 @@ def test_an_unknown_api_url_is_a_json_404():
     assert response.json() == {"code": "not_found", "message": "Not found."}
 
 
+def test_an_unknown_api_url_is_a_json_404_in_development_too(settings):
+    settings.DEBUG = True  # Django's technical 404 page replaces handler404 then
+    response = APIClient().get("/api/no-such-thing/")
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_found"
+
+
+def test_a_missing_trailing_slash_is_a_404_that_says_so():
+    response = APIClient().post("/api/auth/token", {"username": "x", "password": "y"}, format="json")
+    assert response.status_code == 404
+    assert response.json()["message"] == "Not found. API URLs end with a slash: /api/auth/token/"
+
+
 def test_an_unknown_page_outside_the_api_is_still_html():
     response = APIClient().get("/no-such-page/")
     assert response.status_code == 404

@@ -10,4 +10,4 @@ def api_crash(request):
     raise RuntimeError("an unexpected failure inside an API view")
 
 
-urlpatterns = [*project_urlpatterns, path("api/test-crash/", api_crash)]
+urlpatterns = [path("api/test-crash/", api_crash), *project_urlpatterns]
