@@ -1,14 +1,71 @@
+"""Admin for accounts. Progress fields are shown, never edited here: points change only through
+the points ledger (gamification's admin action writes the entry), streaks only by recomputation.
+
+SecantusDB defect B (DESIGN.md section 2): Permission's default ordering sorts on
+``content_type__app_label``, which together with ``select_related("content_type")`` loses the
+content type, so the permission widgets of the user and group forms order by local fields.
+"""
+
 from django.contrib import admin
+from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.forms import UserChangeForm
+from django.contrib.auth.models import Group, Permission
 
 from accounts.models import User
+from accounts.services import email_normalize
+
+PROGRESS_FIELDS = ("points", "level", "current_streak", "longest_streak", "total_minutes", "session_count")
+
+
+def permissions_by_local_fields():
+    """All permissions with their content types, ordered without a related field (defect B)."""
+    return Permission.objects.select_related("content_type").order_by("content_type_id", "codename")
+
+
+class AccountChangeForm(UserChangeForm):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "user_permissions" in self.fields:
+            self.fields["user_permissions"].queryset = permissions_by_local_fields()
+
+    def clean_email(self):
+        # As in accounts.services: stored lower-cased, so the unique index ignores case.
+        return email_normalize(self.cleaned_data.get("email") or "")
 
 
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
-    list_display = ("username", "email", "display_name", "time_zone", "is_staff", "date_joined")
+    form = AccountChangeForm
+    list_display = (
+        "username",
+        "email",
+        "display_name",
+        "points",
+        "level",
+        "current_streak",
+        "session_count",
+        "is_staff",
+        "is_active",
+        "date_joined",
+    )
+    list_filter = ("is_staff", "is_superuser", "is_active", "leaderboard_opt_out", "time_zone", "date_joined")
     search_fields = ("username", "email", "display_name")
+    ordering = ("username",)
+    readonly_fields = (*PROGRESS_FIELDS, "last_login", "date_joined")
     fieldsets = (
         *DjangoUserAdmin.fieldsets,
         ("Profile", {"fields": ("display_name", "time_zone", "leaderboard_opt_out")}),
+        ("Progress (read-only; points change through the ledger)", {"fields": PROGRESS_FIELDS}),
     )
+
+
+admin.site.unregister(Group)
+
+
+@admin.register(Group)
+class GroupAdmin(DjangoGroupAdmin):
+    def formfield_for_manytomany(self, db_field, request=None, **kwargs):
+        if db_field.name == "permissions":
+            kwargs["queryset"] = permissions_by_local_fields()
+        return super().formfield_for_manytomany(db_field, request=request, **kwargs)

@@ -1,3 +1,4 @@
+import functools
 import zoneinfo
 
 from django.contrib.auth.models import AbstractUser
@@ -5,8 +6,14 @@ from django.core.exceptions import ValidationError
 from django.db import models
 
 
+@functools.cache
+def time_zone_names() -> frozenset[str]:
+    """The IANA names this machine knows; read from disk once, it scans the tz database."""
+    return frozenset(zoneinfo.available_timezones())
+
+
 def validate_time_zone(value):
-    if value not in zoneinfo.available_timezones():
+    if value not in time_zone_names():
         raise ValidationError(f"{value!r} is not an IANA time zone, such as Europe/Berlin.")
 
 
@@ -28,3 +35,46 @@ class User(AbstractUser):
 
     class Meta:
         db_table = "accounts_user"
+        constraints = [
+            # Emails are stored lower-cased (accounts.services), so this makes them unique
+            # without regard to case. Users without an email (createsuperuser) are exempt.
+            models.UniqueConstraint(
+                fields=["email"], condition=models.Q(email__gt=""), name="accounts_user_email_unique"
+            ),
+        ]
+
+
+class RevokedToken(models.Model):
+    """A refresh token that may no longer be used: rotated out, or logged out.
+
+    Unique by the token's ``jti``, so revoking is one insert and a second use of a
+    rotated-out token fails on the unique index. MongoDB deletes each entry through a
+    TTL index once the token has expired anyway (see migration 0003).
+    """
+
+    jti = models.CharField(max_length=64, unique=True)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "accounts_revokedtoken"
+
+    def __str__(self):
+        return f"revoked token {self.jti}"
+
+
+class ThrottleCounter(models.Model):
+    """One fixed-window request count of the login and registration throttles.
+
+    Written only by ``studymaster.ratelimit.FixedWindowCounter`` with an atomic upsert;
+    the model exists so that ``migrate`` creates the collection and its TTL index.
+    """
+
+    key = models.CharField(max_length=200, unique=True)
+    count = models.PositiveIntegerField(default=0)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "accounts_throttlecounter"
+
+    def __str__(self):
+        return f"{self.key}: {self.count}"

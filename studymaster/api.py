@@ -6,11 +6,16 @@ Errors: ``{"code": "...", "message": "...", "fields": {"<field>": ["..."]}}``, w
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied
-from django.http import Http404
+from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404, JsonResponse
+from django.urls import Resolver404, resolve
+from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
+from rest_framework.serializers import as_serializer_error
+from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from studymaster.errors import database_error_cause, database_error_response
@@ -51,6 +56,12 @@ def exception_handler(exc, context):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
+    elif isinstance(exc, DjangoValidationError):
+        # Services validate with Django's ValidationError; a dict of them names the fields.
+        detail = as_serializer_error(exc)
+        if NON_FIELD_ERRORS in detail:
+            detail[api_settings.NON_FIELD_ERRORS_KEY] = detail.pop(NON_FIELD_ERRORS)
+        exc = exceptions.ValidationError(detail)
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
@@ -61,6 +72,10 @@ def exception_handler(exc, context):
     else:
         detail = exc.detail if isinstance(exc, exceptions.APIException) else str(exc)
         code = getattr(detail, "code", None) or getattr(exc, "default_code", "error")
+        if isinstance(detail, dict) and "detail" in detail:
+            # simplejwt's errors: {"detail": ..., "code": ..., "messages": [...]}.
+            code = detail.get("code") or code
+            detail = detail["detail"]
         message = " ".join(_flatten(detail))
         body = {"code": str(code), "message": message}
     response.data = body
@@ -69,3 +84,40 @@ def exception_handler(exc, context):
 
 def not_found() -> Response:
     return error_response("not_found", "Not found.", status.HTTP_404_NOT_FOUND)
+
+
+def _is_api(request) -> bool:
+    return request.path.startswith("/api/")
+
+
+def _not_found_json(request) -> JsonResponse:
+    message = "Not found."
+    if not request.path.endswith("/"):
+        try:
+            resolve(request.path + "/")
+            message = f"Not found. API URLs end with a slash: {request.path}/"
+        except Resolver404:
+            pass
+    return JsonResponse({"code": "not_found", "message": message}, status=status.HTTP_404_NOT_FOUND)
+
+
+def api_not_found(request, *args, **kwargs):
+    """The last ``/api/`` route: a JSON 404 even with DEBUG on, where handler404 is not used."""
+    return _not_found_json(request)
+
+
+def page_not_found(request, exception):
+    """``handler404``: the error shape for API paths, Django's page elsewhere (the admin)."""
+    if _is_api(request):
+        return _not_found_json(request)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request):
+    """``handler500``: the error shape for API paths; never a stack trace or a setting."""
+    if _is_api(request):
+        return JsonResponse(
+            {"code": "server_error", "message": "Something went wrong on our side. Try again later."},
+            status=status.HTTP_500_INTERNAL_SERVER_ERROR,
+        )
+    return defaults.server_error(request)

@@ -5,13 +5,16 @@ dev.py, test.py and prod.py set the defaults of their stage and then call
 for application settings.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from corsheaders.defaults import default_headers
 from django.core.exceptions import ImproperlyConfigured
 
 from studymaster.mongo import client_options, parse_uri
 from studymaster.observability import mongo_event_listeners
+from studymaster.ratelimit import parse_rate
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -61,6 +64,22 @@ def read_positive_int(name, default):
     return value
 
 
+def read_rate(name, default):
+    value = _read(name, env.str, default)
+    try:
+        parse_rate(value)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name}: {exc}. See .env.example.") from None
+    return value
+
+
+def read_count(name, default):
+    value = _read(name, env.int, default)
+    if value < 0:
+        raise ImproperlyConfigured(f"{name} must be 0 or a positive whole number, not {value}.")
+    return value
+
+
 def configure(namespace, *, debug, secret_key, mongodb_uri, allowed_hosts):
     """Fill ``namespace`` (a settings module's globals) from the environment.
 
@@ -86,8 +105,25 @@ def configure(namespace, *, debug, secret_key, mongodb_uri, allowed_hosts):
         raise ImproperlyConfigured(
             "MONGODB_DB_NAME must be 1-63 letters, digits, '-' or '_' (MongoDB database name rules)."
         )
+    rest_framework = {
+        **namespace["REST_FRAMEWORK"],
+        "DEFAULT_THROTTLE_RATES": {
+            "login": read_rate("THROTTLE_RATE_LOGIN", "20/min"),
+            "register": read_rate("THROTTLE_RATE_REGISTER", "10/min"),
+        },
+        # How many reverse proxies append to X-Forwarded-For; 0 trusts only REMOTE_ADDR,
+        # so a client cannot pick its own throttle key by sending the header.
+        "NUM_PROXIES": read_count("TRUSTED_PROXY_COUNT", 0),
+    }
+    simple_jwt = {
+        **namespace["SIMPLE_JWT"],
+        "ACCESS_TOKEN_LIFETIME": timedelta(minutes=read_positive_int("JWT_ACCESS_TOKEN_MINUTES", 15)),
+        "REFRESH_TOKEN_LIFETIME": timedelta(days=read_positive_int("JWT_REFRESH_TOKEN_DAYS", 7)),
+    }
     namespace.update(
         DEBUG=DEBUG,
+        REST_FRAMEWORK=rest_framework,
+        SIMPLE_JWT=simple_jwt,
         SECRET_KEY=_read("SECRET_KEY", env.str, secret_key),
         ALLOWED_HOSTS=_read("ALLOWED_HOSTS", env.list, allowed_hosts),
         CSRF_TRUSTED_ORIGINS=_read("CSRF_TRUSTED_ORIGINS", env.list, []),
@@ -164,6 +200,8 @@ INSTALLED_APPS = [
     "django_mongodb_backend",
     "rest_framework",
     "corsheaders",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "accounts",
     "sessions_app",
     "gamification",
@@ -211,6 +249,8 @@ TEMPLATES = [
 ]
 
 AUTH_USER_MODEL = "accounts.User"
+# ModelBackend's permission query hits SecantusDB defect A; this one reads without the join.
+AUTHENTICATION_BACKENDS = ["accounts.backends.PermissionReadingBackend"]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -238,5 +278,34 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "studymaster.api.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "PAGE_SIZE": 20,
 }
+
+# Lifetimes come from the environment in configure(). Rotation and revocation are ours
+# (accounts.services.token_refresh and the RevokedToken denylist), not simplejwt's
+# token_blacklist app, whose BigAutoField migrations do not run on MongoDB (docs/api.md).
+SIMPLE_JWT = {
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": False,  # the denylist in accounts does this instead
+    "UPDATE_LAST_LOGIN": False,  # one write per login for a field nobody reads
+    # Tokens carry a hash of the password hash: a password change ends every earlier token.
+    "CHECK_REVOKE_TOKEN": True,
+    "AUTH_HEADER_TYPES": ("Bearer",),
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "StudyMaster API",
+    "DESCRIPTION": "Log study sessions, earn points, levels, streaks, badges and quest rewards.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI from drf-spectacular-sidecar's static files: nothing from a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# CORS only for the API. The front end sends Idempotency-Key and reads Retry-After.
+CORS_URLS_REGEX = r"^/api/.*$"
+CORS_ALLOW_HEADERS = (*default_headers, "idempotency-key")
+CORS_EXPOSE_HEADERS = ["Retry-After"]

@@ -6,7 +6,7 @@ from .base import configure
 configure(
     globals(),
     debug=False,
-    secret_key="test-only-insecure-key",  # noqa: S106
+    secret_key="test-only-insecure-key-long-enough-for-hs256",  # noqa: S106
     mongodb_uri="mongodb://127.0.0.1:27017/",
     allowed_hosts=["testserver", "127.0.0.1", "localhost"],
 )

@@ -1,0 +1,97 @@
+"""Input and output shapes of the accounts API. Field checks only; rules live in services."""
+
+from __future__ import annotations
+
+from django.contrib.auth.validators import UnicodeUsernameValidator
+from rest_framework import serializers
+
+from accounts.models import User, validate_time_zone
+from accounts.services import PROFILE_WRITABLE_FIELDS
+from gamification.rules import points_to_next_level
+
+# Long enough for any passphrase, short enough that hashing it is no denial of service.
+PASSWORD_MAX_LENGTH = 256
+
+
+def _password_field(**kwargs):
+    return serializers.CharField(
+        write_only=True, trim_whitespace=False, max_length=PASSWORD_MAX_LENGTH, **kwargs
+    )
+
+
+class RegisterInputSerializer(serializers.Serializer):
+    username = serializers.CharField(max_length=150, validators=[UnicodeUsernameValidator()])
+    email = serializers.EmailField(max_length=254)
+    password = _password_field()
+
+
+class RegisterOutputSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    username = serializers.CharField()
+    email = serializers.EmailField()
+
+
+class TokenObtainInputSerializer(serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+    password = _password_field()
+
+
+class TokenPairSerializer(serializers.Serializer):
+    access = serializers.CharField()
+    refresh = serializers.CharField()
+
+
+class RefreshInputSerializer(serializers.Serializer):
+    refresh = serializers.CharField(max_length=4096)
+
+
+class PasswordChangeInputSerializer(serializers.Serializer):
+    old_password = _password_field()
+    new_password = _password_field()
+
+
+class PasswordInputSerializer(serializers.Serializer):
+    password = _password_field()
+
+
+class ProfileUpdateInputSerializer(serializers.Serializer):
+    """The writable profile fields. Any other field in the body is a 400 naming it, so that
+    a client that tries to set its points learns that it cannot."""
+
+    display_name = serializers.CharField(max_length=100, allow_blank=True)
+    time_zone = serializers.CharField(max_length=64, validators=[validate_time_zone])
+    leaderboard_opt_out = serializers.BooleanField()
+    email = serializers.EmailField(max_length=254)
+
+    def validate(self, attrs):
+        unknown = sorted(set(self.initial_data) - set(PROFILE_WRITABLE_FIELDS))
+        if unknown:
+            raise serializers.ValidationError(
+                {field: ["This field is read-only or unknown."] for field in unknown}
+            )
+        return attrs
+
+
+class ProfileOutputSerializer(serializers.ModelSerializer):
+    points_to_next_level = serializers.SerializerMethodField()
+
+    class Meta:
+        model = User
+        fields = [
+            "username",
+            "email",
+            "display_name",
+            "time_zone",
+            "leaderboard_opt_out",
+            "points",
+            "level",
+            "points_to_next_level",
+            "current_streak",
+            "longest_streak",
+            "total_minutes",
+            "session_count",
+        ]
+        read_only_fields = fields
+
+    def get_points_to_next_level(self, user: User) -> int:
+        return points_to_next_level(user.points)

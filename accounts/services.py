@@ -1,0 +1,190 @@
+"""Accounts services: registration, tokens, password and profile changes; all of this app's writes.
+
+Token rules (docs/api.md, "Accounts and authentication"):
+- a refresh token is used once: refreshing revokes it (its ``jti`` goes into RevokedToken) and
+  returns a new pair; a second use fails on RevokedToken's unique index on ``jti``, even when
+  two requests race;
+- tokens carry a hash of the password hash (simplejwt's CHECK_REVOKE_TOKEN), so a password
+  change ends every earlier access and refresh token.
+
+Progress fields (points, streaks...) are never written here: updates name their fields, so a
+profile change cannot overwrite points that a study session added in the meantime.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from django.contrib.auth import authenticate
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError
+from django.db.models import Q
+from rest_framework.exceptions import AuthenticationFailed
+from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
+from rest_framework_simplejwt.settings import api_settings as jwt_settings
+from rest_framework_simplejwt.tokens import RefreshToken
+from rest_framework_simplejwt.utils import get_md5_hash_password
+
+from accounts.models import RevokedToken, User
+
+PROFILE_WRITABLE_FIELDS = ("display_name", "time_zone", "leaderboard_opt_out", "email")
+
+
+def email_normalize(email: str) -> str:
+    """Emails are kept lower-cased and trimmed, which makes the unique index case-insensitive."""
+    return email.strip().lower()
+
+
+def _password_check(password: str, *, user: User, field: str) -> None:
+    try:
+        validate_password(password, user)
+    except ValidationError as exc:
+        raise ValidationError({field: exc.messages}) from None
+
+
+def _clashes(*, username: str | None, email: str | None, exclude_pk=None) -> dict[str, str]:
+    """Field errors for a username or email another account already has (one query)."""
+    wanted = {"username": username, "email": email}
+    wanted = {field: value for field, value in wanted.items() if value}
+    if not wanted:
+        return {}
+    condition = Q()
+    for field, value in wanted.items():
+        condition |= Q(**{field: value})
+    query = User.objects.filter(condition)
+    if exclude_pk is not None:
+        query = query.exclude(pk=exclude_pk)
+    taken = {}
+    for other_username, other_email in query.values_list("username", "email"):
+        if username and other_username == username:
+            taken["username"] = "A user with that username already exists."
+        if email and other_email == email:
+            taken["email"] = "A user with that email already exists."
+    return taken
+
+
+def user_register(*, username: str, email: str, password: str) -> User:
+    """Create an account. Raises ValidationError naming the field for a weak password or a
+    username or email that is taken (also when two registrations race)."""
+    user = User(username=username, email=email_normalize(email))
+    errors = _clashes(username=user.username, email=user.email)
+    try:
+        _password_check(password, user=user, field="password")
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    if errors:
+        raise ValidationError(errors)
+    user.set_password(password)
+    try:
+        user.save(force_insert=True)
+    except IntegrityError:
+        # Lost a race to the unique indexes: say which field, as for a plain duplicate.
+        raise ValidationError(
+            _clashes(username=user.username, email=user.email)
+            or {"username": "A user with that username or email already exists."}
+        ) from None
+    return user
+
+
+def token_pair_for_user(*, user: User) -> dict[str, str]:
+    """A new ``{access, refresh}`` pair; no database access."""
+    refresh = RefreshToken.for_user(user)
+    return {"access": str(refresh.access_token), "refresh": str(refresh)}
+
+
+def token_obtain(*, username: str, password: str, request=None) -> dict[str, str]:
+    """Log in. Raises AuthenticationFailed (401) for wrong credentials or an inactive account."""
+    user = authenticate(request, username=username, password=password)
+    if user is None:
+        raise AuthenticationFailed(
+            "No active account found with the given credentials.", code="invalid_credentials"
+        )
+    return token_pair_for_user(user=user)
+
+
+def _refresh_token_decode(raw: str) -> RefreshToken:
+    try:
+        return RefreshToken(raw)
+    except TokenError as exc:
+        raise InvalidToken({"detail": str(exc), "code": "token_not_valid"}) from None
+
+
+def _refresh_token_revoke(token: RefreshToken) -> bool:
+    """Put ``token`` on the denylist until it expires; False if it was there already."""
+    try:
+        RevokedToken.objects.create(
+            jti=token[jwt_settings.JTI_CLAIM],
+            expires_at=datetime.fromtimestamp(token["exp"], tz=UTC),
+        )
+    except IntegrityError:
+        return False
+    return True
+
+
+def token_refresh(*, refresh: str) -> dict[str, str]:
+    """Exchange a refresh token for a new pair, once. Raises InvalidToken (401) for a token that
+    is expired, malformed, rotated out, logged out, or older than the last password change."""
+    token = _refresh_token_decode(refresh)
+    if not _refresh_token_revoke(token):
+        raise InvalidToken({"detail": "Token has been rotated out or revoked.", "code": "token_revoked"})
+    user = User.objects.filter(pk=token.get(jwt_settings.USER_ID_CLAIM), is_active=True).first()
+    if user is None or token.get(jwt_settings.REVOKE_TOKEN_CLAIM) != get_md5_hash_password(user.password):
+        raise InvalidToken(
+            {"detail": "Token is no longer valid for this account.", "code": "token_not_valid"}
+        )
+    return token_pair_for_user(user=user)
+
+
+def token_revoke(*, refresh: str, user: User) -> None:
+    """Log out: revoke ``user``'s refresh token. Revoking it twice is fine. Raises
+    ValidationError on ``refresh`` for a token that is invalid or belongs to someone else."""
+    try:
+        token = RefreshToken(refresh)
+    except TokenError as exc:
+        raise ValidationError({"refresh": str(exc)}) from None
+    if token.get(jwt_settings.USER_ID_CLAIM) != str(user.pk):
+        raise ValidationError({"refresh": "This refresh token belongs to another account."})
+    _refresh_token_revoke(token)
+
+
+def password_change(*, user: User, old_password: str, new_password: str) -> dict[str, str]:
+    """Change the password and return a new token pair; every earlier token stops working.
+    Raises ValidationError naming ``old_password`` or ``new_password``."""
+    if not user.check_password(old_password):
+        raise ValidationError({"old_password": "The current password is not correct."})
+    _password_check(new_password, user=user, field="new_password")
+    user.set_password(new_password)
+    User.objects.filter(pk=user.pk).update(password=user.password)
+    return token_pair_for_user(user=user)
+
+
+def user_profile_update(*, user: User, changes: dict) -> User:
+    """Apply validated profile ``changes`` (only PROFILE_WRITABLE_FIELDS) to ``user`` and save
+    just those fields. Raises ValidationError on ``email`` if another account has it."""
+    changes = {field: value for field, value in changes.items() if field in PROFILE_WRITABLE_FIELDS}
+    if "email" in changes:
+        changes["email"] = email_normalize(changes["email"])
+        if changes["email"] == user.email:
+            del changes["email"]
+        else:
+            taken = _clashes(username=None, email=changes["email"], exclude_pk=user.pk)
+            if taken:
+                raise ValidationError(taken)
+    if not changes:
+        return user
+    try:
+        User.objects.filter(pk=user.pk).update(**changes)
+    except IntegrityError:
+        raise ValidationError({"email": "A user with that email already exists."}) from None
+    for field, value in changes.items():
+        setattr(user, field, value)
+    return user
+
+
+def user_delete(*, user: User, password: str) -> None:
+    """Delete the account and everything that belongs to it (CASCADE foreign keys).
+    Raises ValidationError on ``password`` when it is not the account's password."""
+    if not user.check_password(password):
+        raise ValidationError({"password": "The password is not correct."})
+    user.delete()

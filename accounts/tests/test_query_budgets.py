@@ -1,0 +1,83 @@
+"""MongoDB operations per accounts endpoint, pinned. Authentication (loading the user named by
+the access token) is 1 operation; the throttles' counter upserts are counted too.
+The figures are listed in docs/api.md."""
+
+import pytest
+from rest_framework.test import APIClient
+
+from accounts.tests.factories import PASSWORD, client_for, user_create
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def ada():
+    return user_create(username="ada", email="ada@example.com")
+
+
+def test_register_costs_3(django_assert_max_num_queries):
+    # throttle counter, duplicate check (username or email, one query), insert
+    with django_assert_max_num_queries(3):
+        response = APIClient().post(
+            "/api/auth/register/",
+            {"username": "grace", "email": "grace@example.com", "password": PASSWORD},
+            format="json",
+        )
+    assert response.status_code == 201
+
+
+def test_login_costs_3(ada, django_assert_max_num_queries):
+    # throttle counters by address and by username, the user
+    with django_assert_max_num_queries(3):
+        response = APIClient().post(
+            "/api/auth/token/", {"username": "ada", "password": PASSWORD}, format="json"
+        )
+    assert response.status_code == 200
+
+
+def test_refresh_costs_2(ada, django_assert_max_num_queries):
+    _, pair = client_for(ada)
+    # revoke the old token (one insert; a reused token fails here), the user
+    with django_assert_max_num_queries(2):
+        response = APIClient().post("/api/auth/token/refresh/", {"refresh": pair["refresh"]}, format="json")
+    assert response.status_code == 200
+
+
+def test_logout_costs_2(ada, django_assert_max_num_queries):
+    client, pair = client_for(ada)
+    with django_assert_max_num_queries(2):  # authentication, revoke
+        response = client.post("/api/auth/logout/", {"refresh": pair["refresh"]}, format="json")
+    assert response.status_code == 205
+
+
+def test_password_change_costs_2(ada, django_assert_max_num_queries):
+    client, _ = client_for(ada)
+    with django_assert_max_num_queries(2):  # authentication, update
+        response = client.post(
+            "/api/auth/password/",
+            {"old_password": PASSWORD, "new_password": "another-long-passphrase"},
+            format="json",
+        )
+    assert response.status_code == 200
+
+
+def test_profile_read_costs_1(ada, django_assert_max_num_queries):
+    client, _ = client_for(ada)
+    # Progress lives on the user document: authentication already read everything.
+    with django_assert_max_num_queries(1):
+        response = client.get("/api/me/")
+    assert response.status_code == 200
+
+
+def test_profile_update_costs_2_or_3_with_an_email(ada, django_assert_max_num_queries):
+    client, _ = client_for(ada)
+    with django_assert_max_num_queries(2):  # authentication, update
+        assert client.patch("/api/me/", {"display_name": "Ada"}, format="json").status_code == 200
+    with django_assert_max_num_queries(3):  # authentication, email taken?, update
+        assert client.patch("/api/me/", {"email": "ada@lovelace.org"}, format="json").status_code == 200
+
+
+def test_schema_and_docs_cost_nothing(django_assert_max_num_queries):
+    with django_assert_max_num_queries(0):
+        assert APIClient().get("/api/schema/").status_code == 200
+        assert APIClient().get("/api/docs/").status_code == 200

@@ -1,0 +1,105 @@
+"""Fixed-window request counters kept in MongoDB, shared by every process and instance.
+
+django-mongodb-backend 5.2 ships no cache backend, and Django's database cache does not
+run on it, so DRF's cache-based throttles have nowhere to keep their counts. This store
+keeps one small JSON-like document per key and window::
+
+    {"_id": ObjectId(...), "key": "<key>:<window seconds>:<window start>", "count": 7,
+     "expires_at": <date>}
+
+Each hit is one ``find_one_and_update`` with ``$inc`` and ``upsert`` on ``key``, which has
+a unique index: atomic on the server, so concurrent requests in any number of processes
+never lose a count (the rare loser of a race to insert a window retries as an update). A TTL
+index on ``expires_at`` lets MongoDB delete finished windows by itself; correctness does
+not depend on it, because the window start is part of the key.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from pymongo import ReturnDocument
+from pymongo.collection import Collection
+from pymongo.errors import DuplicateKeyError
+
+PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+@dataclass(frozen=True)
+class Rate:
+    limit: int
+    window_seconds: int
+
+
+def parse_rate(rate: str) -> Rate:
+    """Parse DRF's rate syntax, ``"20/min"``, ``"5/second"``, ``"100/hour"``, ``"1000/day"``.
+
+    Raises ValueError with a message naming the accepted form.
+    """
+    number, _, period = (rate or "").partition("/")
+    try:
+        limit = int(number)
+    except ValueError:
+        limit = 0
+    window = PERIODS.get(period.strip()[:1].lower()) if period.strip() else None
+    if limit <= 0 or window is None:
+        raise ValueError(f"{rate!r} is not a rate such as 20/min (a positive count / s, min, hour or day)")
+    return Rate(limit=limit, window_seconds=window)
+
+
+@dataclass(frozen=True)
+class Hit:
+    count: int
+    retry_after_seconds: int
+
+
+class FixedWindowCounter:
+    """Counts hits per key in fixed windows; ``on_operation`` is told of each database call.
+
+    ``collection`` needs a unique index on ``key`` and a TTL index on ``expires_at``
+    (:func:`ensure_indexes`; for the throttles, accounts migrations 0003 and 0004).
+    """
+
+    def __init__(self, collection: Collection, *, on_operation: Callable[[str], None] | None = None):
+        self.collection = collection
+        self.on_operation = on_operation or (lambda description: None)
+
+    def hit(self, key: str, *, window_seconds: int, now: float | None = None) -> Hit:
+        """Count one hit of ``key`` in the current window and return the window's total so far."""
+        now = time.time() if now is None else now
+        window_start = int(now // window_seconds) * window_seconds
+        window_end = window_start + window_seconds
+        window_key = f"{key}:{window_seconds}:{window_start}"
+        update = {
+            "$inc": {"count": 1},
+            "$setOnInsert": {"expires_at": datetime.fromtimestamp(window_end, tz=UTC)},
+        }
+        for attempt in range(2):
+            try:
+                self.on_operation(f"db.{self.collection.name}.find_one_and_update({window_key!r})")
+                document = self.collection.find_one_and_update(
+                    {"key": window_key}, update, upsert=True, return_document=ReturnDocument.AFTER
+                )
+                break
+            except DuplicateKeyError:
+                # Two first hits raced to insert the window; the loser retries as an update.
+                if attempt:
+                    raise
+        if document is None:
+            # The embedded server sometimes answers a racing upsert with no document although
+            # it applied the $inc (pinned in accounts/tests/test_throttles.py); MongoDB never
+            # does. Retrying would count twice, so read the total, which includes this hit.
+            self.on_operation(f"db.{self.collection.name}.find_one({window_key!r})")
+            document = self.collection.find_one({"key": window_key})
+        return Hit(count=document["count"], retry_after_seconds=max(1, math.ceil(window_end - now)))
+
+
+def ensure_indexes(collection: Collection) -> None:
+    """Create the indexes the counter relies on, for a collection that no migration manages
+    (the throttles' collection gets them from accounts migrations 0003 and 0004)."""
+    collection.create_index("key", unique=True, name="key_unique")
+    collection.create_index("expires_at", expireAfterSeconds=0, name="expires_at_ttl")
