@@ -97,6 +97,10 @@ def _user_facts(user: User, *, subject_key: str, overlap_with=None, idempotency_
     return result
 
 
+def _to_millisecond(moment: datetime.datetime) -> datetime.datetime:
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
 def _validate(
     *, subject: str, duration_minutes: int, started_at: datetime.datetime, now: datetime.datetime
 ) -> str:
@@ -133,8 +137,9 @@ def study_session_log(
     pays nothing. Raises StudySessionRefused for bad input, a start in the future or more
     than 30 days back, or an overlap with another of the user's sessions.
     """
-    now = now or timezone.now()
-    started_at = started_at or now
+    # MongoDB keeps milliseconds: truncate now, so the first response equals every replay.
+    now = _to_millisecond(now or timezone.now())
+    started_at = _to_millisecond(started_at or now)
     subject = _validate(subject=subject, duration_minutes=duration_minutes, started_at=started_at, now=now)
     subject_key = subject_key_for(subject)
     session = StudySession(
