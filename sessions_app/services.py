@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from gamification.db import mongo_call, run_in_transaction
-from gamification.services import StudyChange, StudyOutcome, study_change_record
+from gamification.services import StudyChange, StudyOutcome, streak_recompute, study_change_record
 from sessions_app.models import MAX_DURATION_MINUTES, StudySession
 
 MAX_BACKDATE = datetime.timedelta(days=30)
@@ -230,5 +230,21 @@ def study_session_delete(*, user: User, session_id, now: datetime.datetime | Non
             distinct_subjects_after=facts["subjects"],
         )
         return study_change_record(user=user, change=change, now=now)
+
+    return run_in_transaction(work)
+
+
+def study_streak_refresh(*, user: User, now: datetime.datetime | None = None) -> tuple[int, int]:
+    """Recompute the user's streaks as of ``now`` (a streak ends once a whole local day passes).
+
+    The stored current streak is exact as of the user's last change; a daily run of this
+    (``manage.py refresh_streaks``) zeroes the streaks of users who stopped studying.
+    """
+    now = now or timezone.now()
+    today = now.astimezone(zoneinfo.ZoneInfo(user.time_zone)).date()
+
+    def work() -> tuple[int, int]:
+        days = _user_facts(user, subject_key="")["days"]
+        return streak_recompute(user=user, study_days=list(days), today=today)
 
     return run_in_transaction(work)
