@@ -44,7 +44,6 @@ class PointsEntryAdmin(admin.ModelAdmin):
     list_select_related = ("user",)
     ordering = ("-created_at",)
     raw_id_fields = ("user",)
-    date_hierarchy = None
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         if obj is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -25,6 +26,7 @@ class PointsEntryOutput(serializers.Serializer):
 
 
 class PointsListApi(APIView):
+    @extend_schema(responses=PointsEntryOutput(many=True))
     def get(self, request):
         paginator, _, data = _paginated(
             request, self, selectors.points_entry_list(user=request.user), PointsEntryOutput
@@ -41,6 +43,7 @@ class BadgeOutput(serializers.Serializer):
 
 
 class BadgeListApi(APIView):
+    @extend_schema(responses=BadgeOutput(many=True))
     def get(self, request):
         return Response(BadgeOutput(selectors.badge_catalog_for_user(user=request.user), many=True).data)
 
@@ -57,6 +60,7 @@ class QuestOutput(serializers.Serializer):
 
 
 class QuestListApi(APIView):
+    @extend_schema(responses=QuestOutput(many=True))
     def get(self, request):
         return Response(QuestOutput(selectors.quest_list_for_user(user=request.user), many=True).data)
 
@@ -70,6 +74,7 @@ class AchievementOutput(serializers.Serializer):
 
 
 class AchievementListApi(APIView):
+    @extend_schema(responses=AchievementOutput(many=True))
     def get(self, request):
         paginator, _, data = _paginated(
             request, self, selectors.achievement_list(user=request.user), AchievementOutput
@@ -88,6 +93,7 @@ class LeaderboardRowOutput(serializers.Serializer):
 
 
 class LeaderboardApi(APIView):
+    @extend_schema(parameters=[LeaderboardInput], responses=LeaderboardRowOutput(many=True))
     def get(self, request):
         data = LeaderboardInput(data=request.query_params)
         data.is_valid(raise_exception=True)

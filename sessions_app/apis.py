@@ -6,6 +6,7 @@ import datetime
 import zoneinfo
 
 from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -38,10 +39,35 @@ class StudySessionInput(serializers.Serializer):
 
 
 def _refused(exc: services.StudySessionRefused) -> Response:
-    return error_response("invalid", str(exc), status.HTTP_400_BAD_REQUEST, fields={exc.field: [str(exc)]})
+    return _field_error(exc.field, str(exc))
+
+
+class StatsOutput(serializers.Serializer):
+    # "from" is a Python keyword, hence the inline serializers.
+    by_day = inline_serializer(
+        "StatsDay", {"date": serializers.DateField(), "minutes": serializers.IntegerField()}, many=True
+    )
+    by_week = inline_serializer(
+        "StatsWeek", {"week": serializers.CharField(), "minutes": serializers.IntegerField()}, many=True
+    )
+    by_subject = inline_serializer(
+        "StatsSubject", {"subject": serializers.CharField(), "minutes": serializers.IntegerField()}, many=True
+    )
+
+    def get_fields(self):
+        return {"from": serializers.DateField(), "to": serializers.DateField(), **super().get_fields()}
+
+
+IDEMPOTENCY_PARAMETER = OpenApiParameter(
+    IDEMPOTENCY_HEADER,
+    str,
+    OpenApiParameter.HEADER,
+    description="A retry with the same key returns the first result and pays nothing twice.",
+)
 
 
 class StudySessionListCreateApi(APIView):
+    @extend_schema(responses=StudySessionOutput(many=True))
     def get(self, request):
         paginator = StandardPagination()
         page = paginator.paginate_queryset(
@@ -49,6 +75,9 @@ class StudySessionListCreateApi(APIView):
         )
         return paginator.get_paginated_response(StudySessionOutput(page, many=True).data)
 
+    @extend_schema(
+        request=StudySessionInput, responses={201: StudySessionOutput}, parameters=[IDEMPOTENCY_PARAMETER]
+    )
     def post(self, request):
         key = request.headers.get(IDEMPOTENCY_HEADER)
         if key is not None and not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY_LENGTH:
@@ -69,6 +98,7 @@ class StudySessionListCreateApi(APIView):
 
 
 class StudySessionDetailApi(APIView):
+    @extend_schema(responses=StudySessionOutput)
     def get(self, request, session_id):
         try:
             session = selectors.study_session_get(user=request.user, session_id=session_id)
@@ -76,6 +106,7 @@ class StudySessionDetailApi(APIView):
             return not_found()
         return Response(StudySessionOutput(session).data)
 
+    @extend_schema(responses={204: None})
     def delete(self, request, session_id):
         try:
             services.study_session_delete(user=request.user, session_id=session_id)
@@ -99,6 +130,17 @@ class StatsInput(serializers.Serializer):
 
 
 class StatsApi(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "from", datetime.date, description="First local date (default: 29 days before to)."
+            ),
+            OpenApiParameter(
+                "to", datetime.date, description="Last local date (default: today, user's time zone)."
+            ),
+        ],
+        responses=StatsOutput,
+    )
     def get(self, request):
         data = StatsInput(data=request.query_params)
         data.is_valid(raise_exception=True)
