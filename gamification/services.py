@@ -261,14 +261,21 @@ def quest_progress_record(
                 reference=f"quest:{quest.code}:{period_start.isoformat()}",
             )
         elif progress_after < quest.target <= progress_before:
-            paid = -quest.reward_points
-            points_award(
-                user=user,
-                amount=paid,
-                reason=PointsEntry.Reason.QUEST_REWARD_REVOKED,
-                reference=reference,
-                batch=target,
+            # Take back what was actually paid (the catalog may have changed since).
+            held = (
+                QuestProgress.objects.filter(user=user, quest_id=quest.code, period_start=period_start)
+                .values_list("reward_points", flat=True)
+                .first()
             )
+            if held:
+                paid = -held
+                points_award(
+                    user=user,
+                    amount=paid,
+                    reason=PointsEntry.Reason.QUEST_REWARD_REVOKED,
+                    reference=reference,
+                    batch=target,
+                )
             changes.update(completed=False, completed_at=None, reward_points=0)
         insert_only = {"user_id": user.pk, "quest_id": quest.code, "period_start": db_date(period_start)}
         defaults = {"completed": False, "completed_at": None, "reward_points": 0}

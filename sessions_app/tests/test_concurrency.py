@@ -124,3 +124,19 @@ def test_40_parallel_retries_with_one_idempotency_key_make_one_session():
     assert StudySession.objects.filter(user=user).count() == 1
     assert ledger_sum(user) == 25 + 0  # no quest completes with 25 minutes and one session
     assert_points_invariant(user)
+
+
+def test_parallel_deletes_of_one_session_take_its_points_back_once():
+    user = make_user()
+    client = api_client_for(user)
+    started = (timezone.now() - datetime.timedelta(days=2)).isoformat()
+    session_id = client.post(
+        "/api/sessions/", {"subject": "Art", "duration_minutes": 40, "started_at": started}, format="json"
+    ).json()["id"]
+
+    results = _in_parallel(
+        lambda i: api_client_for(user).delete(f"/api/sessions/{session_id}/").status_code, 10
+    )
+    assert Counter(results.values()) == Counter({204: 1, 404: 9}), results
+    assert PointsEntry.objects.filter(user=user, reason="study_session_deleted").count() == 1
+    assert_points_invariant(user)

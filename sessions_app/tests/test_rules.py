@@ -260,3 +260,18 @@ def test_quests_endpoint_shows_progress_of_the_current_periods():
         "reward_points",
         "period_ends_at",
     }
+
+
+def test_a_reward_changed_in_the_catalog_is_taken_back_as_paid():
+    from gamification.models import Quest
+    from gamification.services import catalog_cache_clear
+
+    user = make_user()
+    now = at(UTC, 2026, 11, 20, 18, 0)
+    session = log(user, at(UTC, 2026, 11, 20, 8, 0), minutes=30, now=now)
+    Quest.objects.filter(code="daily_30_minutes").update(reward_points=999)
+    catalog_cache_clear()
+    study_session_delete(user=user, session_id=session.pk, now=now)
+    revoked = PointsEntry.objects.get(user=user, reason="quest_reward_revoked")
+    assert revoked.amount == -20
+    assert_points_invariant(user)
