@@ -284,14 +284,39 @@ def test_query_budget_of_reads(django_assert_max_num_queries):
             assert client.get(url).status_code == 200
 
 
-def test_query_budget_of_logging_and_deleting(django_assert_max_num_queries, django_assert_num_queries):
+def test_query_budget_of_logging_and_deleting(django_assert_max_num_queries):
     user = make_user()
     client = api_client_for(user)
     # Warm the catalog cache and earn the early badges and level so the next log is the common case.
     for n in range(3):
         log_session(user, minutes=5, ago=datetime.timedelta(days=5, hours=n))
-    with django_assert_num_queries(7):  # auth 1 + aggregate, ledger, user, quests, session, commit
+    with django_assert_max_num_queries(7):  # auth 1 + aggregate, ledger, user, quests, session, commit
         assert _post(client, duration_minutes=5, started_at=_ago(hours=1)).status_code == 201
     session_id = client.get(URL).json()["results"][0]["id"]
     with django_assert_max_num_queries(7):
         assert client.delete(f"{URL}{session_id}/").status_code == 204
+
+
+def test_query_budget_does_not_grow_with_history(django_assert_max_num_queries):
+    user = make_user()
+    client = api_client_for(user)
+    for n in range(3):
+        log_session(user, minutes=5, ago=datetime.timedelta(days=5, hours=n))
+    start = timezone.now() - datetime.timedelta(days=20)
+    StudySession.objects.bulk_create(
+        StudySession(
+            user=user,
+            subject="History",
+            subject_key="history",
+            duration_minutes=1,
+            started_at=start + datetime.timedelta(minutes=2 * n),
+            ended_at=start + datetime.timedelta(minutes=2 * n + 1),
+            local_date=start.date(),
+        )
+        for n in range(300)
+    )
+    with django_assert_max_num_queries(7):
+        assert _post(client, duration_minutes=5, started_at=_ago(hours=1)).status_code == 201
+    for url in (URL, "/api/stats/", "/api/points/"):
+        with django_assert_max_num_queries(3):
+            assert client.get(url).status_code == 200
