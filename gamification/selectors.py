@@ -14,6 +14,19 @@ from gamification.db import mongo_call
 from gamification.models import Achievement, Badge, PointsEntry, Quest, QuestProgress, UserBadge
 
 
+def user_progress_get(*, user: User) -> dict:
+    """The progress shown with the profile, read from the user document (no extra operation)."""
+    return {
+        "points": user.points,
+        "level": user.level,
+        "points_to_next_level": rules.points_to_next_level(user.points),
+        "current_streak": user.current_streak,
+        "longest_streak": user.longest_streak,
+        "total_minutes": user.total_minutes,
+        "session_count": user.session_count,
+    }
+
+
 def points_entry_list(*, user: User) -> QuerySet[PointsEntry]:
     """The user's ledger, newest first (index user, -created_at)."""
     return PointsEntry.objects.filter(user=user).order_by("-created_at", "-id")

@@ -124,3 +124,16 @@ def test_query_budget_of_reads(django_assert_max_num_queries):
     for url in [*READ_URLS, "/api/leaderboard/?period=all"]:
         with django_assert_max_num_queries(3):  # auth 1 + at most 2
             assert client.get(url).status_code == 200, url
+
+
+def test_user_progress_get_reads_the_user_document_only(django_assert_num_queries):
+    from gamification.selectors import user_progress_get
+
+    user = make_user()
+    log_session(user, minutes=130, ago=datetime.timedelta(hours=3))
+    user.refresh_from_db()
+    with django_assert_num_queries(0):
+        progress = user_progress_get(user=user)
+    assert progress["points"] == user.points >= 130
+    assert progress["level"] == 2 and progress["points_to_next_level"] == 300 - user.points
+    assert (progress["total_minutes"], progress["session_count"], progress["current_streak"]) == (130, 1, 1)
