@@ -5,7 +5,9 @@ Level L is reached at 50·L·(L−1) total points: the steps between levels are 
 
 from __future__ import annotations
 
+import datetime
 import math
+import zoneinfo
 
 POINTS_PER_MINUTE = 1
 
@@ -30,3 +32,70 @@ def level_for_points(points: int) -> int:
 
 def points_to_next_level(points: int) -> int:
     return points_for_level(level_for_points(points) + 1) - max(points, 0)
+
+
+# Streaks --------------------------------------------------------------------------------
+
+STREAK_RECORD_MILESTONES = (3, 7, 14, 30, 60, 100, 200, 365)
+
+
+def longest_streak(study_days) -> int:
+    """The longest run of consecutive calendar days in ``study_days`` (a set of dates)."""
+    days = set(study_days)
+    longest = 0
+    for day in days:
+        if day - datetime.timedelta(days=1) in days:
+            continue  # not the first day of a run
+        length = 1
+        while day + datetime.timedelta(days=length) in days:
+            length += 1
+        longest = max(longest, length)
+    return longest
+
+
+def current_streak(study_days, *, today: datetime.date) -> int:
+    """The run of study days that ends today, or yesterday if today has no session yet.
+
+    A streak survives until a whole local day passes without a session.
+    """
+    days = set(study_days)
+    end = today if today in days else today - datetime.timedelta(days=1)
+    length = 0
+    while end - datetime.timedelta(days=length) in days:
+        length += 1
+    return length
+
+
+# Periods: a local calendar day, or an ISO week starting on Monday, in the user's time zone.
+
+
+def period_bounds(period: str, *, today: datetime.date) -> tuple[datetime.date, datetime.date]:
+    """First and last local date of the daily or weekly period that contains ``today``."""
+    if period == "daily":
+        return today, today
+    if period == "weekly":
+        monday = today - datetime.timedelta(days=today.weekday())
+        return monday, monday + datetime.timedelta(days=6)
+    raise ValueError(f"unknown period {period!r}")
+
+
+def local_midnight(day: datetime.date, tz: zoneinfo.ZoneInfo) -> datetime.datetime:
+    """The instant a local calendar day starts (DST-aware), in UTC."""
+    return datetime.datetime.combine(day, datetime.time.min, tzinfo=tz).astimezone(datetime.UTC)
+
+
+def iso_week_label(day: datetime.date) -> str:
+    year, week, _ = day.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def quest_metric(metric: str, days: dict, *, start: datetime.date, end: datetime.date) -> int:
+    """A quest metric over the local dates start..end; ``days`` maps date -> (minutes, sessions)."""
+    in_period = [totals for day, totals in days.items() if start <= day <= end]
+    if metric == "minutes":
+        return sum(minutes for minutes, _ in in_period)
+    if metric == "sessions":
+        return sum(sessions for _, sessions in in_period)
+    if metric == "study_days":
+        return sum(1 for _, sessions in in_period if sessions > 0)
+    raise ValueError(f"unknown quest metric {metric!r}")

@@ -1,8 +1,23 @@
-"""Realistic demo data: a few dozen learners in several time zones."""
+"""Realistic demo data: a few dozen learners in several time zones, with weeks of study.
 
+Every study session goes through ``study_session_log`` with a clock (``now``) set just
+after the session ended, so all the rules apply as they would have at the time: points,
+streaks, quests of the then-open periods, badges, achievements. Sessions stay within the
+last 30 days because back-dating is capped there.
+"""
+
+import datetime
 import random
+import zoneinfo
+
+from django.utils import timezone
 
 from accounts.models import User
+from gamification.db import mongo_call
+from gamification.models import Achievement, PointsEntry, QuestProgress, UserBadge
+from gamification.services import points_adjust
+from sessions_app.models import StudySession
+from sessions_app.services import study_session_delete, study_session_log, study_streak_refresh
 
 TIME_ZONES = [
     "UTC",
@@ -12,13 +27,49 @@ TIME_ZONES = [
     "Australia/Sydney",
     "America/Sao_Paulo",
 ]
+SUBJECTS = [
+    "Mathematics",
+    "Physics",
+    "Chemistry",
+    "Biology",
+    "History",
+    "English literature",
+    "Spanish",
+    "Computer science",
+    "Economics",
+    "Music theory",
+]
 DEMO_PASSWORD = "demo-password-123"  # noqa: S105 - published in the README for the demo only
+DEMO_DAYS = 28
+
+
+def _learner_sessions(rng: random.Random, learner: User, now: datetime.datetime):
+    """(started_at, minutes, subject) for one learner's last DEMO_DAYS days, oldest first."""
+    tz = zoneinfo.ZoneInfo(learner.time_zone)
+    diligence = rng.choice([0.35, 0.6, 0.8, 0.95])  # chance of studying on a given day
+    subjects = rng.sample(SUBJECTS, rng.randint(2, 7))
+    today = now.astimezone(tz).date()
+    for offset in range(DEMO_DAYS, -1, -1):
+        if rng.random() > diligence:
+            continue
+        day = today - datetime.timedelta(days=offset)
+        start = datetime.datetime.combine(day, datetime.time(rng.choice([7, 9, 14, 17, 19])), tzinfo=tz)
+        for _ in range(rng.choice([1, 1, 2, 3])):
+            minutes = rng.choice([15, 20, 25, 30, 45, 60, 90])
+            start += datetime.timedelta(minutes=rng.randint(0, 40))
+            if start + datetime.timedelta(minutes=minutes) > now:
+                return
+            # Subjects spelled a little differently now and then: one subject all the same.
+            subject = rng.choice(subjects)
+            yield start, minutes, subject.lower() if rng.random() < 0.1 else subject
+            start += datetime.timedelta(minutes=minutes + rng.randint(5, 60))
 
 
 def seed_demo(*, users: int = 36, seed: int = 7) -> dict:
-    """Create ``users`` learners and one staff user; return counts of what was made."""
+    """Create ``users`` learners with their study history and one staff user; return counts."""
     rng = random.Random(seed)
-    User.objects.create_superuser("admin", "admin@demo.studymaster.local", DEMO_PASSWORD)
+    now = timezone.now()
+    admin = User.objects.create_superuser("admin", "admin@demo.studymaster.local", DEMO_PASSWORD)
     learners = [
         User(
             username=f"learner{n:02d}",
@@ -32,4 +83,48 @@ def seed_demo(*, users: int = 36, seed: int = 7) -> dict:
     for learner in learners:
         learner.set_password(DEMO_PASSWORD)
     User.objects.bulk_create(learners)
-    return {"users": len(learners) + 1}
+    for n, learner in enumerate(User.objects.filter(is_staff=False).order_by("username")):
+        logged = []
+        for started_at, minutes, subject in _learner_sessions(rng, learner, now):
+            ended = started_at + datetime.timedelta(minutes=minutes)
+            result = study_session_log(
+                user=learner,
+                subject=subject,
+                duration_minutes=minutes,
+                started_at=started_at,
+                notes=rng.choice(["", "", "Past papers", "Flashcards", "Chapter review"]),
+                idempotency_key=f"demo-{learner.username}-{len(logged)}",
+                now=min(now, ended + datetime.timedelta(minutes=rng.randint(1, 30))),
+            )
+            logged.append(result.session)
+        if logged and n % 5 == 0:  # a mistaken entry, taken back: points and any open-period reward
+            study_session_delete(user=learner, session_id=rng.choice(logged).pk, now=now)
+        if n % 9 == 0:
+            points_adjust(
+                user=learner, amount=100, note="Demo: study group prize", staff_username=admin.username
+            )
+        study_streak_refresh(user=learner, now=now)
+    _check_points_invariant()
+    return {
+        "users": User.objects.count(),
+        "study sessions": StudySession.objects.count(),
+        "ledger entries": PointsEntry.objects.count(),
+        "badges earned": UserBadge.objects.count(),
+        "quests completed": QuestProgress.objects.filter(completed=True).count(),
+        "achievements": Achievement.objects.count(),
+    }
+
+
+def _check_points_invariant() -> None:
+    """Every user's points equal the sum of their ledger (what verify_migration checks too)."""
+    sums = {
+        row["_id"]: row["points"]
+        for row in mongo_call(
+            PointsEntry._meta.db_table,
+            "aggregate",
+            [{"$group": {"_id": "$user_id", "points": {"$sum": "$amount"}}}],
+        )
+    }
+    broken = [user.username for user in User.objects.all() if user.points != sums.get(user.pk, 0)]
+    if broken:
+        raise AssertionError(f"points != sum(ledger) for {', '.join(broken)}")

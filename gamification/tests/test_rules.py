@@ -26,3 +26,52 @@ def test_level_thresholds_agree_for_every_total_up_to_a_million():
         start = points_for_level(level)
         assert level_for_points(start) == level
         assert level_for_points(start - 1) == max(level - 1, 1)
+
+
+def _days(*numbers):
+    import datetime
+
+    return {datetime.date(2026, 11, n) for n in numbers}
+
+
+def test_streaks_derive_from_the_set_of_study_days():
+    import datetime
+
+    from gamification.rules import current_streak, longest_streak
+
+    today = datetime.date(2026, 11, 20)
+    assert longest_streak(set()) == 0
+    assert longest_streak(_days(1, 2, 3, 10, 11)) == 3
+    assert current_streak(_days(18, 19, 20), today=today) == 3
+    assert current_streak(_days(18, 19), today=today) == 2  # today may still come
+    assert current_streak(_days(17, 18), today=today) == 0  # the whole of the 19th passed
+    assert current_streak(set(), today=today) == 0
+
+
+def test_periods_are_local_days_and_iso_weeks_starting_monday():
+    import datetime
+
+    from gamification.rules import iso_week_label, period_bounds
+
+    sunday = datetime.date(2026, 11, 29)
+    assert period_bounds("daily", today=sunday) == (sunday, sunday)
+    assert period_bounds("weekly", today=sunday) == (datetime.date(2026, 11, 23), sunday)
+    assert iso_week_label(datetime.date(2027, 1, 1)) == "2026-W53"
+    with pytest.raises(ValueError):
+        period_bounds("monthly", today=sunday)
+
+
+def test_quest_metrics_over_a_period():
+    import datetime
+
+    from gamification.rules import quest_metric
+
+    days = {
+        datetime.date(2026, 11, 16): (40, 2),
+        datetime.date(2026, 11, 18): (10, 1),
+        datetime.date(2026, 11, 23): (5, 1),
+    }
+    start, end = datetime.date(2026, 11, 16), datetime.date(2026, 11, 22)
+    assert quest_metric("minutes", days, start=start, end=end) == 50
+    assert quest_metric("sessions", days, start=start, end=end) == 3
+    assert quest_metric("study_days", days, start=start, end=end) == 2

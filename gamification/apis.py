@@ -1,0 +1,105 @@
+"""Thin DRF views of the game: ledger, badges, quests, achievements, leaderboard."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from gamification import selectors
+from studymaster.api import StandardPagination
+
+
+def _paginated(request, view, rows, serializer_class):
+    paginator = StandardPagination()
+    page = paginator.paginate_queryset(rows, request, view=view)
+    return paginator, page, serializer_class(page, many=True).data
+
+
+class PointsEntryOutput(serializers.Serializer):
+    id = serializers.CharField()
+    amount = serializers.IntegerField()
+    reason = serializers.CharField()
+    reference = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class PointsListApi(APIView):
+    @extend_schema(responses=PointsEntryOutput(many=True))
+    def get(self, request):
+        paginator, _, data = _paginated(
+            request, self, selectors.points_entry_list(user=request.user), PointsEntryOutput
+        )
+        return paginator.get_paginated_response(data)
+
+
+class BadgeOutput(serializers.Serializer):
+    code = serializers.CharField()
+    name = serializers.CharField()
+    description = serializers.CharField()
+    earned = serializers.BooleanField()
+    earned_at = serializers.DateTimeField(allow_null=True)
+
+
+class BadgeListApi(APIView):
+    @extend_schema(responses=BadgeOutput(many=True))
+    def get(self, request):
+        return Response(BadgeOutput(selectors.badge_catalog_for_user(user=request.user), many=True).data)
+
+
+class QuestOutput(serializers.Serializer):
+    code = serializers.CharField()
+    title = serializers.CharField()
+    period = serializers.CharField()
+    target = serializers.IntegerField()
+    progress = serializers.IntegerField()
+    completed = serializers.BooleanField()
+    reward_points = serializers.IntegerField()
+    period_ends_at = serializers.DateTimeField()
+
+
+class QuestListApi(APIView):
+    @extend_schema(responses=QuestOutput(many=True))
+    def get(self, request):
+        return Response(QuestOutput(selectors.quest_list_for_user(user=request.user), many=True).data)
+
+
+class AchievementOutput(serializers.Serializer):
+    id = serializers.CharField()
+    kind = serializers.CharField()
+    title = serializers.CharField()
+    reference = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class AchievementListApi(APIView):
+    @extend_schema(responses=AchievementOutput(many=True))
+    def get(self, request):
+        paginator, _, data = _paginated(
+            request, self, selectors.achievement_list(user=request.user), AchievementOutput
+        )
+        return paginator.get_paginated_response(data)
+
+
+class LeaderboardInput(serializers.Serializer):
+    period = serializers.ChoiceField(choices=["week", "all"], default="week")
+
+
+class LeaderboardRowOutput(serializers.Serializer):
+    rank = serializers.IntegerField()
+    username = serializers.CharField()
+    points = serializers.IntegerField()
+
+
+class LeaderboardApi(APIView):
+    @extend_schema(parameters=[LeaderboardInput], responses=LeaderboardRowOutput(many=True))
+    def get(self, request):
+        data = LeaderboardInput(data=request.query_params)
+        data.is_valid(raise_exception=True)
+        rows = selectors.leaderboard_list(period=data.validated_data["period"])
+        paginator = StandardPagination()
+        page = paginator.paginate_queryset(rows, request, view=self)
+        first_rank = paginator.page.start_index()
+        ranked = [{"rank": first_rank + offset, **row} for offset, row in enumerate(page)]
+        return paginator.get_paginated_response(LeaderboardRowOutput(ranked, many=True).data)

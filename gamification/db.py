@@ -1,0 +1,70 @@
+"""Raw MongoDB operations the ORM cannot express, counted like the ORM's own.
+
+The backend logs only the collection methods it uses itself (``aggregate``, ``insert_many``,
+``update_many``...). Every raw call here goes through :func:`mongo_call`, which logs it the
+same way, so ``django_assert_max_num_queries`` counts every round trip to the server.
+"""
+
+from __future__ import annotations
+
+import datetime
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
+from pymongo.errors import PyMongoError
+
+T = TypeVar("T")
+
+
+def _log(connection, operation: str, started: float) -> None:
+    if connection.queries_logged:
+        connection.queries_log.append({"sql": operation, "time": f"{time.monotonic() - started:.3f}"})
+
+
+def mongo_call(collection: str, method: str, *args, **kwargs):
+    """Call ``method`` on the raw collection, inside the current transaction if there is one."""
+    connection = connections[DEFAULT_DB_ALIAS]
+    started = time.monotonic()
+    try:
+        return getattr(connection.database[collection], method)(*args, session=connection.session, **kwargs)
+    finally:
+        _log(connection, f"db.{collection}.{method}(...)", started)
+
+
+def db_date(day: datetime.date) -> datetime.datetime:
+    """A DateField value as the backend stores it (a BSON datetime at midnight)."""
+    return datetime.datetime.combine(day, datetime.time.min)
+
+
+def run_in_transaction(work: Callable[[], T]) -> T:
+    """Run ``work`` in one multi-document transaction and return its result.
+
+    Every ORM and :func:`mongo_call` operation inside ``work`` joins the transaction.
+    A write conflict with a concurrent transaction (TransientTransactionError) reruns
+    ``work`` from the start, so ``work`` must only write to the database. Any other
+    exception aborts the transaction and propagates. Nested calls join the outer one.
+    """
+    connection = connections[DEFAULT_DB_ALIAS]
+    if connection.session is not None:
+        return work()
+    connection.ensure_connection()
+
+    def callback(session):
+        connection.session = session
+        try:
+            return work()
+        except DatabaseError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, PyMongoError) and cause.has_error_label("TransientTransactionError"):
+                raise cause from exc  # let pymongo's with_transaction retry it
+            raise
+        finally:
+            connection.session = None
+
+    with connection.connection.start_session() as session:
+        result = session.with_transaction(callback)
+    # The commit is a round trip of its own: count it like Django's atomic() does.
+    _log(connection, "session.commit_transaction()", time.monotonic())
+    return result

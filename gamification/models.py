@@ -1,0 +1,175 @@
+"""The points ledger, the badge and quest catalogs, and what each user earned.
+
+Unbounded per-user data (ledger, earned badges, quest progress, achievements) lives in
+its own collections with indexes that fit the reads; the user's running totals live on
+the user document (``accounts.User``) so the profile is one read.
+"""
+
+from django.conf import settings
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.utils import timezone
+
+from gamification import catalog
+
+
+class PointsEntry(models.Model):
+    """One change of a user's points. INVARIANT: user.points == sum(amount) over the user's entries."""
+
+    class Reason(models.TextChoices):
+        STUDY_SESSION = "study_session", "Study session logged"
+        STUDY_SESSION_DELETED = "study_session_deleted", "Study session deleted"
+        QUEST_REWARD = "quest_reward", "Quest reward"
+        QUEST_REWARD_REVOKED = "quest_reward_revoked", "Quest reward taken back"
+        ADMIN_ADJUSTMENT = "admin_adjustment", "Adjusted by an admin"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="points_entries"
+    )
+    amount = models.IntegerField()
+    reason = models.CharField(max_length=32, choices=Reason.choices)
+    # What the entry is about (a study session id, "<quest>:<period start>:<session id>", ...).
+    # Unique per user and reason, so a retried write can never pay twice.
+    reference = models.CharField(max_length=200)
+    note = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "gamification_pointsentry"
+        verbose_name_plural = "points entries"
+        indexes = [
+            models.Index(fields=["user", "-created_at"], name="points_user_created"),
+            models.Index(fields=["created_at"], name="points_created"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "reason", "reference"], name="points_unique_reference"),
+        ]
+
+    def __str__(self):
+        return f"{self.amount:+d} {self.reason} ({self.reference})"
+
+
+class Badge(models.Model):
+    """A badge of the catalog: earned when ``metric`` reaches ``threshold``."""
+
+    class Metric(models.TextChoices):
+        SESSION_COUNT = catalog.SESSION_COUNT, "Study sessions logged"
+        TOTAL_MINUTES = catalog.TOTAL_MINUTES, "Total minutes studied"
+        LONGEST_STREAK = catalog.LONGEST_STREAK, "Longest streak (days)"
+        DISTINCT_SUBJECTS = catalog.DISTINCT_SUBJECTS, "Different subjects studied"
+
+    code = models.SlugField(max_length=50, unique=True)
+    name = models.CharField(max_length=100)
+    description = models.CharField(max_length=300)
+    metric = models.CharField(max_length=32, choices=Metric.choices)
+    threshold = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+    sort_order = models.PositiveIntegerField(default=0)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        db_table = "gamification_badge"
+        ordering = ["sort_order", "code"]
+
+    def __str__(self):
+        return self.name
+
+
+class UserBadge(models.Model):
+    """A badge a user earned. Once earned, it stays (even if the session that earned it is deleted)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="badges")
+    # Keyed by the badge's code, which is stable across catalog re-seeding.
+    badge = models.ForeignKey(Badge, on_delete=models.CASCADE, to_field="code", related_name="earned_by")
+    earned_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "gamification_userbadge"
+        constraints = [models.UniqueConstraint(fields=["user", "badge"], name="userbadge_unique")]
+
+    def __str__(self):
+        return f"{self.user_id} earned {self.badge_id}"
+
+
+class Quest(models.Model):
+    """A quest template: reach ``target`` of ``metric`` within one daily or weekly period."""
+
+    class Period(models.TextChoices):
+        DAILY = catalog.DAILY, "Daily"
+        WEEKLY = catalog.WEEKLY, "Weekly (ISO week, Monday start)"
+
+    class Metric(models.TextChoices):
+        MINUTES = catalog.MINUTES, "Minutes studied"
+        SESSIONS = catalog.SESSIONS, "Study sessions logged"
+        STUDY_DAYS = catalog.STUDY_DAYS, "Days with a study session"
+
+    code = models.SlugField(max_length=50, unique=True)
+    title = models.CharField(max_length=200)
+    period = models.CharField(max_length=16, choices=Period.choices)
+    metric = models.CharField(max_length=16, choices=Metric.choices)
+    target = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+    reward_points = models.PositiveIntegerField()
+    sort_order = models.PositiveIntegerField(default=0)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        db_table = "gamification_quest"
+        ordering = ["sort_order", "code"]
+
+    def __str__(self):
+        return self.title
+
+
+class QuestProgress(models.Model):
+    """A user's progress on one quest in one period (a local day, or an ISO week)."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="quest_progress"
+    )
+    quest = models.ForeignKey(Quest, on_delete=models.CASCADE, to_field="code", related_name="progress")
+    period_start = models.DateField()
+    period_end = models.DateField()
+    progress = models.PositiveIntegerField(default=0)
+    target = models.PositiveIntegerField()
+    completed = models.BooleanField(default=False)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    # The reward currently held for this period: paid on completion, taken back if a
+    # deletion drops the progress of the still-open period below the target.
+    reward_points = models.IntegerField(default=0)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "gamification_questprogress"
+        verbose_name_plural = "quest progress"
+        indexes = [models.Index(fields=["user", "period_start"], name="questprogress_user_period")]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "quest", "period_start"], name="questprogress_unique"),
+        ]
+
+    def __str__(self):
+        return f"{self.quest_id} {self.period_start}: {self.progress}/{self.target}"
+
+
+class Achievement(models.Model):
+    """A milestone in a user's history. Unique per (user, kind, reference): concurrency cannot duplicate it."""
+
+    class Kind(models.TextChoices):
+        LEVEL_UP = "level_up", "Level up"
+        STREAK_RECORD = "streak_record", "Streak record"
+        BADGE_EARNED = "badge_earned", "Badge earned"
+        QUEST_COMPLETED = "quest_completed", "Quest completed"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="achievements")
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    title = models.CharField(max_length=200)
+    reference = models.CharField(max_length=200)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "gamification_achievement"
+        indexes = [models.Index(fields=["user", "-created_at"], name="achievement_user_created")]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "kind", "reference"], name="achievement_unique"),
+        ]
+
+    def __str__(self):
+        return self.title

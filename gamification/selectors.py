@@ -1,0 +1,123 @@
+"""Reads of the game: ledger, badges, quests, achievements, leaderboard."""
+
+from __future__ import annotations
+
+import datetime
+import zoneinfo
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from accounts.models import User
+from gamification import rules
+from gamification.db import mongo_call
+from gamification.models import Achievement, Badge, PointsEntry, Quest, QuestProgress, UserBadge
+
+
+def user_progress_get(*, user: User) -> dict:
+    """The progress shown with the profile, read from the user document (no extra operation)."""
+    return {
+        "points": user.points,
+        "level": user.level,
+        "points_to_next_level": rules.points_to_next_level(user.points),
+        "current_streak": user.current_streak,
+        "longest_streak": user.longest_streak,
+        "total_minutes": user.total_minutes,
+        "session_count": user.session_count,
+    }
+
+
+def points_entry_list(*, user: User) -> QuerySet[PointsEntry]:
+    """The user's ledger, newest first (index user, -created_at)."""
+    return PointsEntry.objects.filter(user=user).order_by("-created_at", "-id")
+
+
+def achievement_list(*, user: User) -> QuerySet[Achievement]:
+    return Achievement.objects.filter(user=user).order_by("-created_at", "-id")
+
+
+def badge_catalog_for_user(*, user: User) -> list[dict]:
+    """Every active badge, with whether and when the user earned it (2 reads)."""
+    earned = dict(UserBadge.objects.filter(user=user).values_list("badge_id", "earned_at"))
+    return [
+        {
+            "code": badge.code,
+            "name": badge.name,
+            "description": badge.description,
+            "earned": badge.code in earned,
+            "earned_at": earned.get(badge.code),
+        }
+        for badge in Badge.objects.filter(is_active=True)
+    ]
+
+
+def quest_list_for_user(*, user: User, now: datetime.datetime | None = None) -> list[dict]:
+    """The active quests in their current periods (user's time zone), with the user's progress (2 reads)."""
+    now = now or timezone.now()
+    tz = zoneinfo.ZoneInfo(user.time_zone)
+    today = now.astimezone(tz).date()
+    quests = list(Quest.objects.filter(is_active=True))
+    starts = {quest.code: rules.period_bounds(quest.period, today=today) for quest in quests}
+    progress = {
+        (row.quest_id, row.period_start): row
+        for row in QuestProgress.objects.filter(
+            user=user, period_start__in={start for start, _ in starts.values()}
+        )
+    }
+    rows = []
+    for quest in quests:
+        start, end = starts[quest.code]
+        record = progress.get((quest.code, start))
+        value = record.progress if record else 0
+        rows.append(
+            {
+                "code": quest.code,
+                "title": quest.title,
+                "period": quest.period,
+                "target": quest.target,
+                "progress": min(value, quest.target),
+                "completed": bool(record and record.completed),
+                "reward_points": quest.reward_points,
+                "period_ends_at": rules.local_midnight(end + datetime.timedelta(days=1), tz),
+            }
+        )
+    return rows
+
+
+def leaderboard_list(*, period: str, now: datetime.datetime | None = None):
+    """Users who did not opt out, highest points first, ties by username: ``{username, points}`` rows.
+
+    ``all``: the points total on the user document (a queryset, paginated in the database).
+    ``week``: points earned (net, from the ledger) since Monday 00:00 UTC of the current ISO
+    week (a list). Users without points in the period are left out. 2 reads either way.
+    """
+    if period == "all":
+        return (
+            User.objects.filter(leaderboard_opt_out=False, is_active=True, points__gt=0)
+            .order_by("-points", "username")
+            .values("username", "points")
+        )
+    now = (now or timezone.now()).astimezone(datetime.UTC)
+    week_start = datetime.datetime.combine(
+        now.date() - datetime.timedelta(days=now.weekday()), datetime.time.min, tzinfo=datetime.UTC
+    )
+    totals = {
+        row["_id"]: row["points"]
+        for row in mongo_call(
+            PointsEntry._meta.db_table,
+            "aggregate",
+            [
+                {"$match": {"created_at": {"$gte": week_start}}},
+                {"$group": {"_id": "$user_id", "points": {"$sum": "$amount"}}},
+                {"$match": {"points": {"$gt": 0}}},
+            ],
+        )
+    }
+    users = User.objects.filter(pk__in=list(totals), leaderboard_opt_out=False, is_active=True)
+    return sorted(
+        (
+            {"username": username, "points": totals[pk]}
+            for pk, username in users.values_list("pk", "username")
+        ),
+        key=lambda row: (-row["points"], row["username"]),
+    )

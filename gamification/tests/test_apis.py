@@ -1,0 +1,139 @@
+"""The game's read endpoints: ledger, badges, quests, achievements, leaderboard."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from gamification.models import PointsEntry
+from gamification.services import points_adjust
+from gamification.tests.factories import api_client_for, assert_points_invariant, make_user
+from sessions_app.tests.factories import log_session
+
+pytestmark = pytest.mark.django_db
+
+READ_URLS = ["/api/points/", "/api/badges/", "/api/quests/", "/api/achievements/", "/api/leaderboard/"]
+
+
+@pytest.mark.parametrize("url", READ_URLS)
+def test_every_endpoint_needs_a_token(url):
+    assert APIClient().get(url).status_code == 401
+
+
+def test_points_ledger_is_mine_newest_first_and_paginated():
+    user = make_user()
+    log_session(user, minutes=10, ago=datetime.timedelta(days=2))
+    log_session(user, minutes=15, ago=datetime.timedelta(days=1))
+    log_session(make_user(), minutes=99, ago=datetime.timedelta(days=1))
+    body = api_client_for(user).get("/api/points/", {"page_size": 1}).json()
+    assert set(body) == {"count", "next", "previous", "results"}
+    assert body["count"] == PointsEntry.objects.filter(user=user).count()
+    [entry] = body["results"]
+    assert set(entry) == {"id", "amount", "reason", "reference", "created_at"}
+    everything = api_client_for(user).get("/api/points/", {"page_size": 100}).json()["results"]
+    created = [row["created_at"] for row in everything]
+    assert created == sorted(created, reverse=True)
+    assert 99 not in [row["amount"] for row in everything]
+
+
+def test_badge_catalog_shows_what_i_earned():
+    user = make_user()
+    log_session(user, minutes=60, ago=datetime.timedelta(hours=2))
+    badges = {badge["code"]: badge for badge in api_client_for(user).get("/api/badges/").json()}
+    assert len(badges) >= 8
+    assert badges["first_session"]["earned"] and badges["first_session"]["earned_at"]
+    assert badges["hours_1"]["earned"]
+    assert not badges["hours_10"]["earned"] and badges["hours_10"]["earned_at"] is None
+    others = {b["code"]: b for b in api_client_for(make_user()).get("/api/badges/").json()}
+    assert not others["first_session"]["earned"]
+
+
+def test_achievements_list_is_mine_and_paginated():
+    user = make_user()
+    log_session(user, minutes=120, ago=datetime.timedelta(hours=3))
+    body = api_client_for(user).get("/api/achievements/").json()
+    kinds = {row["kind"] for row in body["results"]}
+    assert {"badge_earned", "level_up", "quest_completed"} <= kinds
+    assert body["count"] == len(body["results"])
+    assert api_client_for(make_user()).get("/api/achievements/").json()["count"] == 0
+
+
+def test_leaderboard_ranks_highest_first_and_respects_the_opt_out():
+    ada, bob, cy = make_user(username="ada"), make_user(username="bob"), make_user(username="cy")
+    hidden = make_user(username="hidden", leaderboard_opt_out=True)
+    for user, minutes in ((ada, 20), (bob, 45), (cy, 20), (hidden, 200)):
+        log_session(user, minutes=minutes, ago=datetime.timedelta(minutes=minutes + 5))
+    for period in ("week", "all"):
+        body = api_client_for(ada).get("/api/leaderboard/", {"period": period}).json()
+        rows = [(row["rank"], row["username"]) for row in body["results"]]
+        assert rows == [(1, "bob"), (2, "ada"), (3, "cy")], period
+    page = api_client_for(ada).get("/api/leaderboard/", {"period": "all", "page": 2, "page_size": 2}).json()
+    assert page["count"] == 3 and [(r["rank"], r["username"]) for r in page["results"]] == [(3, "cy")]
+
+
+def test_weekly_leaderboard_counts_only_this_iso_weeks_ledger():
+    ada, bob = make_user(username="ada"), make_user(username="bob")
+    log_session(ada, minutes=10, ago=datetime.timedelta(minutes=20))
+    log_session(bob, minutes=5, ago=datetime.timedelta(minutes=20))
+    old = PointsEntry.objects.filter(user=bob).first()
+    points_adjust(user=bob, amount=500, note="migration credit", staff_username="admin")
+    # An entry from before this week's Monday 00:00 UTC does not count for the week.
+    last_week = timezone.now() - datetime.timedelta(days=8)
+    PointsEntry.objects.filter(user=bob, reason="admin_adjustment").update(created_at=last_week)
+    week = api_client_for(ada).get("/api/leaderboard/?period=week").json()["results"]
+    assert [row["username"] for row in week] == ["ada", "bob"]
+    assert week[1]["points"] == old.amount + sum(
+        PointsEntry.objects.filter(user=bob, reason="quest_reward").values_list("amount", flat=True)
+    )
+    overall = api_client_for(ada).get("/api/leaderboard/?period=all").json()["results"]
+    assert overall[0]["username"] == "bob"
+
+
+def test_leaderboard_period_is_validated():
+    response = api_client_for(make_user()).get("/api/leaderboard/", {"period": "month"})
+    assert response.status_code == 400
+    assert "period" in response.json()["fields"]
+
+
+def test_points_adjust_writes_a_ledger_entry_and_keeps_the_invariant():
+    user = make_user()
+    entry = points_adjust(user=user, amount=150, note=" welcome bonus ", staff_username="admin")
+    assert (entry.reason, entry.note) == ("admin_adjustment", "admin: welcome bonus")
+    user.refresh_from_db()
+    assert (user.points, user.level) == (150, 2)
+    points_adjust(user=user, amount=-200, note="correction", staff_username="admin")
+    user.refresh_from_db()
+    assert (user.points, user.level) == (-50, 1)
+    assert_points_invariant(user)
+    from gamification.services import GamificationError
+
+    with pytest.raises(GamificationError):
+        points_adjust(user=user, amount=0, note="nothing", staff_username="admin")
+    with pytest.raises(GamificationError):
+        points_adjust(user=user, amount=5, note="  ", staff_username="admin")
+
+
+def test_query_budget_of_reads(django_assert_max_num_queries):
+    user = make_user()
+    for n in range(4):
+        log_session(user, minutes=30, ago=datetime.timedelta(days=n, hours=1))
+    client = api_client_for(user)
+    for url in [*READ_URLS, "/api/leaderboard/?period=all"]:
+        with django_assert_max_num_queries(3):  # auth 1 + at most 2
+            assert client.get(url).status_code == 200, url
+
+
+def test_user_progress_get_reads_the_user_document_only(django_assert_num_queries):
+    from gamification.selectors import user_progress_get
+
+    user = make_user()
+    log_session(user, minutes=130, ago=datetime.timedelta(hours=3))
+    user.refresh_from_db()
+    with django_assert_num_queries(0):
+        progress = user_progress_get(user=user)
+    assert progress["points"] == user.points >= 130
+    assert progress["level"] == 2 and progress["points_to_next_level"] == 300 - user.points
+    assert (progress["total_minutes"], progress["session_count"], progress["current_streak"]) == (130, 1, 1)

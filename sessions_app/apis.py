@@ -1,0 +1,158 @@
+"""Thin DRF views for study sessions and their statistics."""
+
+from __future__ import annotations
+
+import datetime
+import zoneinfo
+
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from sessions_app import selectors, services
+from sessions_app.models import MAX_DURATION_MINUTES
+from studymaster.api import StandardPagination, error_response, not_found
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+MAX_IDEMPOTENCY_KEY_LENGTH = 255
+
+
+class StudySessionOutput(serializers.Serializer):
+    id = serializers.CharField()
+    subject = serializers.CharField()
+    duration_minutes = serializers.IntegerField()
+    started_at = serializers.DateTimeField()
+    ended_at = serializers.DateTimeField()
+    local_date = serializers.DateField()
+    notes = serializers.CharField()
+    points_awarded = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+
+
+class StudySessionInput(serializers.Serializer):
+    subject = serializers.CharField(max_length=100)  # trims whitespace; 1-100 characters after trimming
+    duration_minutes = serializers.IntegerField(min_value=1, max_value=MAX_DURATION_MINUTES)
+    started_at = serializers.DateTimeField(required=False)
+    notes = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
+
+
+def _refused(exc: services.StudySessionRefused) -> Response:
+    return _field_error(exc.field, str(exc))
+
+
+class StatsOutput(serializers.Serializer):
+    # "from" is a Python keyword, hence the inline serializers.
+    by_day = inline_serializer(
+        "StatsDay", {"date": serializers.DateField(), "minutes": serializers.IntegerField()}, many=True
+    )
+    by_week = inline_serializer(
+        "StatsWeek", {"week": serializers.CharField(), "minutes": serializers.IntegerField()}, many=True
+    )
+    by_subject = inline_serializer(
+        "StatsSubject", {"subject": serializers.CharField(), "minutes": serializers.IntegerField()}, many=True
+    )
+
+    def get_fields(self):
+        return {"from": serializers.DateField(), "to": serializers.DateField(), **super().get_fields()}
+
+
+IDEMPOTENCY_PARAMETER = OpenApiParameter(
+    IDEMPOTENCY_HEADER,
+    str,
+    OpenApiParameter.HEADER,
+    description="A retry with the same key returns the first result and pays nothing twice.",
+)
+
+
+class StudySessionListCreateApi(APIView):
+    @extend_schema(responses=StudySessionOutput(many=True))
+    def get(self, request):
+        paginator = StandardPagination()
+        page = paginator.paginate_queryset(
+            selectors.study_session_list(user=request.user), request, view=self
+        )
+        return paginator.get_paginated_response(StudySessionOutput(page, many=True).data)
+
+    @extend_schema(
+        request=StudySessionInput, responses={201: StudySessionOutput}, parameters=[IDEMPOTENCY_PARAMETER]
+    )
+    def post(self, request):
+        key = request.headers.get(IDEMPOTENCY_HEADER)
+        if key is not None and not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY_LENGTH:
+            message = f"The {IDEMPOTENCY_HEADER} header must be 1-{MAX_IDEMPOTENCY_KEY_LENGTH} characters."
+            return error_response(
+                "invalid", message, status.HTTP_400_BAD_REQUEST, fields={IDEMPOTENCY_HEADER: [message]}
+            )
+        data = StudySessionInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            logged = services.study_session_log(user=request.user, idempotency_key=key, **data.validated_data)
+        except services.StudySessionRefused as exc:
+            return _refused(exc)
+        headers = {"Idempotent-Replayed": "true"} if logged.replayed else None
+        return Response(
+            StudySessionOutput(logged.session).data, status=status.HTTP_201_CREATED, headers=headers
+        )
+
+
+class StudySessionDetailApi(APIView):
+    @extend_schema(responses=StudySessionOutput)
+    def get(self, request, session_id):
+        try:
+            session = selectors.study_session_get(user=request.user, session_id=session_id)
+        except services.StudySessionNotFound:
+            return not_found()
+        return Response(StudySessionOutput(session).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, session_id):
+        try:
+            services.study_session_delete(user=request.user, session_id=session_id)
+        except services.StudySessionNotFound:
+            return not_found()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class StatsInput(serializers.Serializer):
+    # "from" is a Python keyword: the fields are renamed below.
+    date_from = serializers.DateField(required=False, input_formats=["%Y-%m-%d"])
+    date_to = serializers.DateField(required=False, input_formats=["%Y-%m-%d"])
+
+    def to_internal_value(self, data):
+        renamed = {"date_from": data.get("from"), "date_to": data.get("to")}
+        try:
+            return super().to_internal_value({k: v for k, v in renamed.items() if v is not None})
+        except serializers.ValidationError as exc:
+            names = {"date_from": "from", "date_to": "to"}
+            raise serializers.ValidationError({names.get(k, k): v for k, v in exc.detail.items()}) from None
+
+
+class StatsApi(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "from", datetime.date, description="First local date (default: 29 days before to)."
+            ),
+            OpenApiParameter(
+                "to", datetime.date, description="Last local date (default: today, user's time zone)."
+            ),
+        ],
+        responses=StatsOutput,
+    )
+    def get(self, request):
+        data = StatsInput(data=request.query_params)
+        data.is_valid(raise_exception=True)
+        today = timezone.now().astimezone(zoneinfo.ZoneInfo(request.user.time_zone)).date()
+        date_to = data.validated_data.get("date_to", today)
+        date_from = data.validated_data.get("date_from", date_to - datetime.timedelta(days=29))
+        if date_from > date_to:
+            return _field_error("from", "from must be on or before to.")
+        if (date_to - date_from).days + 1 > selectors.MAX_STATS_DAYS:
+            return _field_error("to", f"The range may cover at most {selectors.MAX_STATS_DAYS} days.")
+        return Response(selectors.study_stats(user=request.user, date_from=date_from, date_to=date_to))
+
+
+def _field_error(field: str, message: str) -> Response:
+    return error_response("invalid", message, status.HTTP_400_BAD_REQUEST, fields={field: [message]})

@@ -1,0 +1,47 @@
+"""A study session: who studied what, when, for how long, and what it paid."""
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.utils import timezone
+
+MAX_DURATION_MINUTES = 720
+
+
+class StudySession(models.Model):
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="study_sessions"
+    )
+    subject = models.CharField(max_length=100)
+    # The subject trimmed, with inner whitespace collapsed and casefolded: "Linear  Algebra " and
+    # "linear algebra" are one subject for stats and the variety badge.
+    subject_key = models.CharField(max_length=100)
+    duration_minutes = models.PositiveIntegerField(
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_DURATION_MINUTES)]
+    )
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField()
+    # The calendar day of started_at in the user's time zone at the time of logging.
+    local_date = models.DateField()
+    notes = models.TextField(blank=True, max_length=2000)
+    points_awarded = models.IntegerField(default=0)
+    # Nullable on purpose (contract): the unique index covers string keys only.
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "sessions_app_studysession"
+        indexes = [
+            models.Index(fields=["user", "-started_at"], name="session_user_started"),
+            models.Index(fields=["user", "local_date"], name="session_user_local_date"),
+        ]
+        constraints = [
+            # Only string keys are indexed (the backend adds a $type filter), so sessions
+            # without a key never collide.
+            models.UniqueConstraint(
+                fields=["user", "idempotency_key"], name="session_unique_idempotency_key"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.subject} ({self.duration_minutes} min, {self.local_date})"

@@ -1,0 +1,250 @@
+"""Study session services: log and delete, each in one transaction with its gamification.
+
+The facts gamification needs (the user's minutes and sessions per local day before and
+after the change, distinct subjects) come from ONE aggregation over the user's sessions,
+inside the transaction, so they are a consistent snapshot. The transaction also writes the
+user document, so two concurrent changes for one user conflict and one is retried: the
+overlap rule and every award hold under concurrency.
+"""
+
+from __future__ import annotations
+
+import datetime
+import zoneinfo
+from dataclasses import dataclass
+
+from bson import ObjectId
+from bson.errors import InvalidId
+from django.db import IntegrityError
+from django.utils import timezone
+
+from accounts.models import User
+from gamification.db import mongo_call, run_in_transaction
+from gamification.services import StudyChange, StudyOutcome, streak_recompute, study_change_record
+from sessions_app.models import MAX_DURATION_MINUTES, StudySession
+
+MAX_BACKDATE = datetime.timedelta(days=30)
+# Clients' clocks drift; a start this little ahead of ours is not "in the future".
+CLOCK_SKEW = datetime.timedelta(minutes=1)
+MAX_SUBJECT_LENGTH = 100
+COLLECTION = StudySession._meta.db_table
+
+
+class StudySessionRefused(ValueError):
+    """The rules refuse this study session; ``field`` and the message say why."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+
+
+class StudySessionNotFound(LookupError):
+    """No study session with that id belongs to the user (malformed ids included)."""
+
+
+@dataclass(frozen=True)
+class StudySessionLogged:
+    session: StudySession
+    replayed: bool  # True when an Idempotency-Key matched an earlier request
+    outcome: StudyOutcome | None = None
+
+
+def subject_key_for(subject: str) -> str:
+    """Trimmed, inner whitespace collapsed, casefolded: how subjects are compared."""
+    return " ".join(subject.split()).casefold()
+
+
+def parse_session_id(session_id) -> ObjectId:
+    try:
+        return ObjectId(str(session_id))
+    except (InvalidId, TypeError):
+        raise StudySessionNotFound(session_id) from None
+
+
+def _user_facts(user: User, *, subject_key: str, overlap_with=None, idempotency_key=None) -> dict:
+    """One aggregation: per-day totals, distinct subjects, and (when asked) overlap and replay."""
+    facets = {
+        "days": [
+            {
+                "$group": {
+                    "_id": "$local_date",
+                    "minutes": {"$sum": "$duration_minutes"},
+                    "sessions": {"$sum": 1},
+                }
+            }
+        ],
+        "subjects": [{"$group": {"_id": "$subject_key"}}, {"$count": "n"}],
+        "subject_seen": [{"$match": {"subject_key": subject_key}}, {"$limit": 1}, {"$project": {"_id": 1}}],
+    }
+    if overlap_with is not None:
+        started_at, ended_at = overlap_with
+        facets["overlap"] = [
+            {"$match": {"started_at": {"$lt": ended_at}, "ended_at": {"$gt": started_at}}},
+            {"$limit": 1},
+            {"$project": {"started_at": 1, "ended_at": 1, "subject": 1}},
+        ]
+    if idempotency_key is not None:
+        facets["replay"] = [
+            {"$match": {"idempotency_key": idempotency_key}},
+            {"$limit": 1},
+            {"$project": {"_id": 1}},
+        ]
+    [result] = list(
+        mongo_call(COLLECTION, "aggregate", [{"$match": {"user_id": user.pk}}, {"$facet": facets}])
+    )
+    result["days"] = {row["_id"].date(): (row["minutes"], row["sessions"]) for row in result["days"]}
+    result["subjects"] = result["subjects"][0]["n"] if result["subjects"] else 0
+    return result
+
+
+def _to_millisecond(moment: datetime.datetime) -> datetime.datetime:
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def _validate(
+    *, subject: str, duration_minutes: int, started_at: datetime.datetime, now: datetime.datetime
+) -> str:
+    subject = " ".join(subject.split())
+    if not 1 <= len(subject) <= MAX_SUBJECT_LENGTH:
+        raise StudySessionRefused("subject", f"The subject must be 1-{MAX_SUBJECT_LENGTH} characters.")
+    if not 1 <= duration_minutes <= MAX_DURATION_MINUTES:
+        raise StudySessionRefused(
+            "duration_minutes",
+            f"The duration must be a whole number of minutes from 1 to {MAX_DURATION_MINUTES}.",
+        )
+    if started_at > now + CLOCK_SKEW:
+        raise StudySessionRefused("started_at", "A study session cannot start in the future.")
+    if started_at < now - MAX_BACKDATE:
+        raise StudySessionRefused(
+            "started_at", "A study session can be logged at most 30 days after it started."
+        )
+    return subject
+
+
+def study_session_log(
+    *,
+    user: User,
+    subject: str,
+    duration_minutes: int,
+    started_at: datetime.datetime | None = None,
+    notes: str = "",
+    idempotency_key: str | None = None,
+    now: datetime.datetime | None = None,
+) -> StudySessionLogged:
+    """Log a study session and pay for it: points, streaks, quests, badges, achievements.
+
+    With ``idempotency_key``, a repeat returns the first session (``replayed=True``) and
+    pays nothing. Raises StudySessionRefused for bad input, a start in the future or more
+    than 30 days back, or an overlap with another of the user's sessions.
+    """
+    # MongoDB keeps milliseconds: truncate now, so the first response equals every replay.
+    now = _to_millisecond(now or timezone.now())
+    started_at = _to_millisecond(started_at or now)
+    subject = _validate(subject=subject, duration_minutes=duration_minutes, started_at=started_at, now=now)
+    subject_key = subject_key_for(subject)
+    session = StudySession(
+        id=ObjectId(),
+        user=user,
+        subject=subject,
+        subject_key=subject_key,
+        duration_minutes=duration_minutes,
+        started_at=started_at,
+        ended_at=started_at + datetime.timedelta(minutes=duration_minutes),
+        local_date=started_at.astimezone(zoneinfo.ZoneInfo(user.time_zone)).date(),
+        notes=notes,
+        idempotency_key=idempotency_key,
+        created_at=now,
+    )
+
+    def work() -> tuple[ObjectId, StudyOutcome | None]:
+        facts = _user_facts(
+            user,
+            subject_key=subject_key,
+            overlap_with=(session.started_at, session.ended_at),
+            idempotency_key=idempotency_key,
+        )
+        if facts.get("replay"):
+            return facts["replay"][0]["_id"], None
+        if facts["overlap"]:
+            other = facts["overlap"][0]
+            raise StudySessionRefused(
+                "started_at",
+                f"This study session overlaps another one ({other['subject']}, "
+                f"{other['started_at']:%Y-%m-%d %H:%M}-{other['ended_at']:%H:%M} UTC).",
+            )
+        days_after = dict(facts["days"])
+        minutes, sessions = days_after.get(session.local_date, (0, 0))
+        days_after[session.local_date] = (minutes + duration_minutes, sessions + 1)
+        change = StudyChange(
+            session_id=str(session.pk),
+            local_date=session.local_date,
+            minutes=duration_minutes,
+            days_before=facts["days"],
+            days_after=days_after,
+            distinct_subjects_before=facts["subjects"],
+            distinct_subjects_after=facts["subjects"] + (0 if facts["subject_seen"] else 1),
+        )
+        outcome = study_change_record(user=user, change=change, now=now)
+        session.points_awarded = outcome.points
+        session.save(force_insert=True)
+        return session.pk, outcome
+
+    try:
+        saved_id, outcome = run_in_transaction(work)
+    except IntegrityError:
+        if idempotency_key is None:
+            raise
+        # A concurrent request with the same key committed first: replay its result.
+        saved_id, outcome = run_in_transaction(work)
+    if outcome is None:
+        return StudySessionLogged(session=StudySession.objects.get(pk=saved_id), replayed=True)
+    return StudySessionLogged(session=session, replayed=False, outcome=outcome)
+
+
+def study_session_delete(*, user: User, session_id, now: datetime.datetime | None = None) -> StudyOutcome:
+    """Delete one of the user's study sessions and take back what it paid.
+
+    Its points go back through a negative ledger entry; a quest reward goes back when the
+    deletion drops a still-open period below target; badges stay; streaks and totals are
+    recomputed from the remaining sessions. Raises StudySessionNotFound.
+    """
+    now = now or timezone.now()
+    oid = parse_session_id(session_id)
+
+    def work() -> StudyOutcome:
+        deleted = mongo_call(COLLECTION, "find_one_and_delete", {"_id": oid, "user_id": user.pk})
+        if deleted is None:
+            raise StudySessionNotFound(session_id)
+        local_date = deleted["local_date"].date()
+        facts = _user_facts(user, subject_key=deleted["subject_key"])
+        days_before = dict(facts["days"])
+        minutes, sessions = days_before.get(local_date, (0, 0))
+        days_before[local_date] = (minutes + deleted["duration_minutes"], sessions + 1)
+        change = StudyChange(
+            session_id=str(oid),
+            local_date=local_date,
+            minutes=-deleted["duration_minutes"],
+            days_before=days_before,
+            days_after=facts["days"],
+            distinct_subjects_before=facts["subjects"] + (0 if facts["subject_seen"] else 1),
+            distinct_subjects_after=facts["subjects"],
+        )
+        return study_change_record(user=user, change=change, now=now)
+
+    return run_in_transaction(work)
+
+
+def study_streak_refresh(*, user: User, now: datetime.datetime | None = None) -> tuple[int, int]:
+    """Recompute the user's streaks as of ``now`` (a streak ends once a whole local day passes).
+
+    The stored current streak is exact as of the user's last change; a daily run of this
+    (``manage.py refresh_streaks``) zeroes the streaks of users who stopped studying.
+    """
+    now = now or timezone.now()
+    today = now.astimezone(zoneinfo.ZoneInfo(user.time_zone)).date()
+
+    def work() -> tuple[int, int]:
+        days = _user_facts(user, subject_key="")["days"]
+        return streak_recompute(user=user, study_days=list(days), today=today)
+
+    return run_in_transaction(work)
