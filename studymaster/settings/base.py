@@ -107,6 +107,8 @@ def configure(namespace, *, debug, secret_key, mongodb_uri, allowed_hosts):
             }
         },
         LOG_LEVEL=_read("LOG_LEVEL", env.str, "INFO").upper(),
+        # Cut-over: 1 makes API writes answer 503 (migration_tools.middleware); reads keep working.
+        MAINTENANCE_MODE=read_bool("MAINTENANCE_MODE", False),
     )
     # Operation-by-operation database logging only in development, and only when asked for.
     namespace["LOGGING"] = logging_config(
@@ -174,6 +176,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "migration_tools.middleware.MaintenanceModeMiddleware",
 ]
 
 ROOT_URLCONF = "studymaster.urls"
