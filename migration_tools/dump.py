@@ -284,7 +284,14 @@ def check_dump(dump: Dump, *, progress: Progress | None = None) -> dict:
                 path = dump.db_dir / file_name
                 if not path.exists():
                     raise DamagedDumpError(f"{path}: listed in the manifest but missing.")
-                if path.stat().st_size != facts["size"] or sha256_file(path) != facts["sha256"]:
+                size = path.stat().st_size
+                if size != facts["size"]:
+                    state = "truncated" if size < facts["size"] else "longer than written"
+                    raise DamagedDumpError(
+                        f"{path}: {state}: {size} bytes where the manifest says {facts['size']} "
+                        "(so its SHA-256 cannot match)."
+                    )
+                if sha256_file(path) != facts["sha256"]:
                     raise DamagedDumpError(f"{path}: its SHA-256 does not match the manifest.")
         content = ContentHash()
         for raw in iter_raw_documents(files.bson_path):
