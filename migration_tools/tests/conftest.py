@@ -33,13 +33,14 @@ def migrate(export):
     return run
 
 
-def compare(source, target, **kwargs):
+def compare(source, target, *, exclude=frozenset(), **kwargs):
     """verify() between two MongoDatabase fixtures."""
     return verify(
-        LiveSide(source.db, set()),
+        LiveSide(source.db, set(exclude)),
         target.db,
         source_label="source",
         target_label="target",
         source_db=source.name,
+        exclude=set(exclude),
         **kwargs,
     )
