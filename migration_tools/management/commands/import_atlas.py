@@ -125,11 +125,8 @@ class Command(BaseCommand):
             if item.created:
                 notes.append("created" if not report.dry_run else "would create")
             if item.indexes_created:
-                notes.append(
-                    ("would create" if report.dry_run else "created")
-                    + " indexes "
-                    + ", ".join(item.indexes_created)
-                )
+                shown = ", ".join(item.indexes_created) if verbosity >= 2 else str(len(item.indexes_created))
+                notes.append(f"{'would create' if report.dry_run else 'created'} indexes: {shown}")
             if item.conflicts:
                 notes.append(f"CONFLICTS {item.conflicts} (first _ids: {', '.join(item.conflict_ids)})")
             if item.indexes_conflicting:
