@@ -37,6 +37,12 @@ def classify(exc: BaseException) -> DatabaseProblem:
             return DatabaseProblem(
                 "authentication", "Authentication failed: check the user name and password in the URI."
             )
+        if "over your space quota" in text:
+            return DatabaseProblem(
+                "quota",
+                f"The cluster is over its storage quota ({detail}). Free space or move to a larger tier; "
+                "Atlas M0 allows 512 MB of data and indexes.",
+            )
         if exc.code in UNAUTHORIZED_CODES or "not authorized" in text or "not allowed" in text:
             return DatabaseProblem(
                 "authorization",

@@ -195,3 +195,45 @@ def test_unreachable_server_cannot_run(tmp_path):
             f"mongodb://u:sekret@127.0.0.1:{free_port()}/",
         )
     assert code == 2 and "unreachable" in err and "sekret" not in err
+
+
+def test_quota_reply_is_classified_as_quota_with_exit_two():
+    from pymongo.errors import OperationFailure
+
+    from studymaster.errors import command_error
+
+    reply = {"ok": 0, "errmsg": "you are over your space quota, using 513 MB of 512 MB", "code": 8000}
+    error = command_error(OperationFailure(reply["errmsg"], reply["code"], reply))
+    assert error.returncode == 2 and str(error).startswith("quota:")
+
+
+@pytest.mark.embedded_only("uses a failCommand failpoint")
+def test_a_write_failure_midway_cannot_run_and_the_rerun_completes(local_db, atlas_db, tmp_path):
+    local_db.db["items"].insert_many([{"_id": n} for n in range(50)])
+    run("export_local", "--out", str(tmp_path / "d"), "--uri", local_db.uri, "--db", local_db.name)
+    target = local_db.client["test_quota_target"]
+    local_db.client.drop_database("test_quota_target")
+    local_db.client.admin.command(
+        "configureFailPoint",
+        "failCommand",
+        mode={"times": 1},
+        data={"failCommands": ["insert"], "errorCode": 8000},
+    )
+    try:
+        args = (
+            "import_atlas",
+            "--from",
+            str(tmp_path / "d"),
+            "--uri",
+            local_db.uri,
+            "--db",
+            "test_quota_target",
+        )
+        code, _, err = run(*args)
+        assert code == 2, err
+        code, out, err = run(*args, "--no-snapshot")
+        assert code == 0, err
+        assert target["items"].count_documents({}) == 50
+    finally:
+        local_db.client.admin.command("configureFailPoint", "failCommand", mode="off")
+        local_db.client.drop_database("test_quota_target")
