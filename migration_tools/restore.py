@@ -219,10 +219,15 @@ def _import_documents(db, files, result: CollectionImport, *, dry_run, batch_byt
     for batch in _batches(files, batch_bytes):
         result.dump_documents += len(batch)
         done_bytes += sum(len(doc.raw) for doc in batch)
+        # A collection this run created holds nothing yet: insert straight away. Otherwise
+        # (a rerun, a non-empty target) one read per batch finds what is already there.
+        present = [] if fresh else _compare_existing(collection, batch, result)
+        if present:
+            present_ids = {id(doc) for doc in present}
+            batch = [doc for doc in batch if id(doc) not in present_ids]
         if dry_run:
-            present = [] if fresh else _compare_existing(collection, batch, result)
-            result.inserted += len(batch) - len(present)
-        else:
+            result.inserted += len(batch)
+        elif batch:
             _insert_batch(collection, batch, result)
         progress.update(files.name, result.dump_documents, done_bytes)
 

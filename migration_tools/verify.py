@@ -364,7 +364,7 @@ def check_invariants(source, target: LiveSide) -> list[InvariantResult]:
             InvariantResult(
                 label,
                 "failed" if wrong else "ok",
-                f"{len(wrong)} users have other counts than in the source (first: {', '.join(wrong[:SHOWN_IDS])})"
+                f"{len(wrong)} user(s) with other counts than in the source (first: {', '.join(wrong[:SHOWN_IDS])})"
                 if wrong
                 else f"{sum(target_counts.values())} documents over {len(target_counts)} users",
             )

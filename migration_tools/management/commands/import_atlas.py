@@ -148,6 +148,13 @@ class Command(BaseCommand):
             else ("BSON framing checked; no checksum (no manifest)")
         )
         prefix = "DRY RUN, nothing written: " if report.dry_run else ""
+        if report.indexes_only:
+            created = sum(len(item.indexes_created) for item in report.collections)
+            self.stdout.write(
+                f"{prefix}{created} indexes {'would be ' if report.dry_run else ''}created or rebuilt in "
+                f"{target} database {report.target_db} in {seconds:.1f}s; documents untouched."
+            )
+            return
         self.stdout.write(
             f"{prefix}{report.inserted} documents {verb}, {report.identical} already identical, "
             f"{report.conflicts} conflicts, into {target} database {report.target_db} in {seconds:.1f}s "
