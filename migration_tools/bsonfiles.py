@@ -104,7 +104,7 @@ def document_id(raw: bytes):
 _NUMBER, _STRING, _OBJECT, _ARRAY = 3, 4, 5, 6
 
 
-def _rank(value) -> int:
+def bson_rank(value) -> int:
     if isinstance(value, bson.MinKey):
         return 1
     if value is None:
@@ -152,7 +152,7 @@ def _cmp(a, b) -> int:
 
 def bson_compare(a, b) -> int:
     """Compare two decoded BSON values as MongoDB sorts them (simple binary collation)."""
-    rank_a, rank_b = _rank(a), _rank(b)
+    rank_a, rank_b = bson_rank(a), bson_rank(b)
     if rank_a != rank_b:
         return _cmp(rank_a, rank_b)
     if rank_a == _NUMBER:
@@ -167,7 +167,7 @@ def bson_compare(a, b) -> int:
         items_b = list((b.as_doc() if isinstance(b, bson.DBRef) else b).items())
         for (key_a, val_a), (key_b, val_b) in zip(items_a, items_b, strict=False):
             result = (
-                _cmp(_rank(val_a), _rank(val_b))
+                _cmp(bson_rank(val_a), bson_rank(val_b))
                 or _cmp(key_a.encode(), key_b.encode())
                 or bson_compare(val_a, val_b)
             )

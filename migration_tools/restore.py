@@ -22,7 +22,7 @@ from bson.raw_bson import RawBSONDocument
 from pymongo import MongoClient
 from pymongo.errors import BulkWriteError, OperationFailure
 
-from migration_tools.bsonfiles import RAW, bson_compare, iter_raw_documents
+from migration_tools.bsonfiles import RAW, bson_compare, bson_rank, iter_raw_documents
 from migration_tools.dump import CollectionFiles, Dump, check_dump, dump_database
 from migration_tools.progress import Progress
 
@@ -259,7 +259,7 @@ def _compare_existing(collection, batch: list[RawBSONDocument], result: Collecti
     An ``_id`` equal in value but not in bytes (1 and Int64(1)) is the same key to the
     server, so it is present too, as a conflict.
     """
-    found = {_id_key(doc): doc for doc in collection.find({"_id": {"$in": [doc["_id"] for doc in batch]}})}
+    found = {_id_key(doc): doc for doc in collection.find(_lookup_filter([doc["_id"] for doc in batch]))}
     present = []
     for doc in batch:
         existing = found.get(_id_key(doc))
@@ -275,6 +275,23 @@ def _compare_existing(collection, batch: list[RawBSONDocument], result: Collecti
             if len(result.conflict_ids) < SHOWN_IDS:
                 result.conflict_ids.append(repr(doc["_id"]))
     return present
+
+
+# _id types whose range queries are exact within their type bracket.
+_RANGE_RANKS = {3, 4, 8, 10}
+
+
+def _lookup_filter(ids: list) -> dict:
+    """A filter that finds every target document with one of ``ids``.
+
+    A sorted batch of one type (our dumps are sorted by _id) is read as one _id range,
+    which index scans serve faster than a long ``$in``; other batches use ``$in``.
+    """
+    ranks = {bson_rank(value) for value in ids}
+    ascending = all(bson_compare(a, b) < 0 for a, b in zip(ids, ids[1:], strict=False))
+    if len(ids) > 1 and len(ranks) == 1 and ranks <= _RANGE_RANKS and ascending:
+        return {"_id": {"$gte": ids[0], "$lte": ids[-1]}}
+    return {"_id": {"$in": ids}}
 
 
 def _import_indexes(
