@@ -197,3 +197,12 @@ def test_mongodump_folder_without_manifest_in_natural_order_imports(local_db, at
     assert not report.checksums_checked
     assert report.inserted == 20
     assert compare(local_db, atlas_db).identical
+
+
+def test_rerun_over_mixed_id_types_finds_every_document(local_db, atlas_db, export):
+    populate_awkward(local_db.db)
+    out = export(local_db)
+    _import(out, atlas_db)
+    again = _import(out, atlas_db)
+    assert (again.inserted, again.conflicts) == (0, 0)
+    assert {item.name: item.identical for item in again.collections}["mixed_ids"] == 17
