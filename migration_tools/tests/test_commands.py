@@ -237,3 +237,34 @@ def test_a_write_failure_midway_cannot_run_and_the_rerun_completes(local_db, atl
     finally:
         local_db.client.admin.command("configureFailPoint", "failCommand", mode="off")
         local_db.client.drop_database("test_quota_target")
+
+
+def test_export_selected_collections_gzip_and_restore_a_rollback_snapshot(local_db, atlas_db, tmp_path):
+    for name in ("a", "b", "c"):
+        local_db.db[name].insert_many([{"_id": n, "in": name} for n in range(3)])
+    dump_dir = tmp_path / "d"
+    code, _, err = run(
+        "export_local", "--out", str(dump_dir), "--uri", local_db.uri, "--db", local_db.name,
+        "--collection", "a", "--collection", "c", "--gzip",
+    )  # fmt: skip
+    assert code == 0, err
+    assert sorted(p.name for p in (dump_dir / local_db.name).iterdir()) == [
+        "a.bson.gz",
+        "a.metadata.json.gz",
+        "c.bson.gz",
+        "c.metadata.json.gz",
+    ]
+    # The target already holds a "before" state: the import snapshots it first.
+    atlas_db.db["a"].insert_one({"_id": 99, "before": True})
+    snapshot = tmp_path / "snap"
+    args = ("--uri", atlas_db.uri, "--db", atlas_db.name)
+    code, out, err = run("import_atlas", "--from", str(dump_dir), *args, "--snapshot-dir", str(snapshot))
+    assert code == 0, err
+    assert f"Rollback snapshot of the target written to {snapshot}" in out
+    assert atlas_db.db["a"].count_documents({}) == 4
+    # Rolling back: the snapshot, imported with --drop --yes, is the state before the import.
+    code, out, err = run("import_atlas", "--from", str(snapshot), *args, "--drop", "--yes", "--no-snapshot")
+    assert code == 0, err
+    assert list(atlas_db.db["a"].find()) == [{"_id": 99, "before": True}]
+    code, out, err = run("verify_migration", "--dump", str(snapshot), "--target-uri", atlas_db.uri)
+    assert "collection not in the source" in out  # "c" came with the import, not with the snapshot
