@@ -10,7 +10,6 @@ collection options, and checks the application's invariants on the target.
 from __future__ import annotations
 
 import functools
-import os
 import tempfile
 import time
 from collections import Counter
@@ -242,6 +241,7 @@ def _note(ids: list[str], value) -> None:
 def _merge(source_docs, target_docs, diff: CollectionDiff, *, ttl, now, progress: Progress) -> None:
     source_doc, target_doc = next(source_docs, None), next(target_docs, None)
     last_source = last_target = None
+    compared_bytes = 0
     while source_doc is not None or target_doc is not None:
         if target_doc is None:
             order = -1
@@ -252,6 +252,7 @@ def _merge(source_docs, target_docs, diff: CollectionDiff, *, ttl, now, progress
         if order <= 0:
             last_source = _check_order(last_source, source_doc, "source", diff.name)
             diff.source_documents += 1
+            compared_bytes += len(source_doc.raw)
         if order >= 0:
             last_target = _check_order(last_target, target_doc, "target", diff.name)
             diff.target_documents += 1
@@ -273,7 +274,7 @@ def _merge(source_docs, target_docs, diff: CollectionDiff, *, ttl, now, progress
             source_doc = next(source_docs, None)
         if order >= 0:
             target_doc = next(target_docs, None)
-        progress.update(diff.name, diff.source_documents, 0)
+        progress.update(diff.name, diff.source_documents, compared_bytes)
 
 
 def _check_order(previous, doc, side: str, name: str):
@@ -414,4 +415,4 @@ def format_report(report: VerifyReport) -> str:
         f"{report.documents} source documents compared in {report.seconds:.1f}s.",
         "RESULT: IDENTICAL" if report.identical else "RESULT: DIFFERENCES FOUND",
     ]
-    return os.linesep.join(lines)
+    return "\n".join(lines)
