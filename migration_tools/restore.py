@@ -32,6 +32,8 @@ SHOWN_IDS = 5
 DUPLICATE_KEY = 11000
 # Index fields that describe the build, not the index; they do not make two indexes different.
 INDEX_NOISE = {"v", "ns", "background"}
+# IndexOptionsConflict, IndexKeySpecsConflict, and duplicate values under a unique index.
+INDEX_CONFLICT_CODES = {85, 86, DUPLICATE_KEY}
 
 
 class ImportRefused(Exception):
@@ -65,7 +67,10 @@ class ImportReport:
 
     @property
     def conflicts(self) -> int:
-        return sum(c.conflicts + len(c.indexes_conflicting) for c in self.collections)
+        """Documents, indexes and collection options that differ from the dump and were left alone."""
+        return sum(
+            c.conflicts + len(c.indexes_conflicting) + len(c.option_differences) for c in self.collections
+        )
 
     @property
     def inserted(self) -> int:
@@ -277,8 +282,9 @@ def _compare_existing(collection, batch: list[RawBSONDocument], result: Collecti
     return present
 
 
-# _id types whose range queries are exact within their type bracket.
-_RANGE_RANKS = {3, 4, 8, 10}
+# _id types whose range queries select exactly what the sort order puts between the ends:
+# strings, ObjectIds and dates (numbers only when all are integers: NaN does not range).
+_RANGE_RANKS = {4, 8, 10}
 
 
 def _lookup_filter(ids: list) -> dict:
@@ -288,8 +294,9 @@ def _lookup_filter(ids: list) -> dict:
     which index scans serve faster than a long ``$in``; other batches use ``$in``.
     """
     ranks = {bson_rank(value) for value in ids}
+    integers = all(isinstance(value, int) and not isinstance(value, bool) for value in ids)
     ascending = all(bson_compare(a, b) < 0 for a, b in zip(ids, ids[1:], strict=False))
-    if len(ids) > 1 and len(ranks) == 1 and ranks <= _RANGE_RANKS and ascending:
+    if len(ids) > 1 and len(ranks) == 1 and (ranks <= _RANGE_RANKS or integers) and ascending:
         return {"_id": {"$gte": ids[0], "$lte": ids[-1]}}
     return {"_id": {"$in": ids}}
 
@@ -311,5 +318,19 @@ def _import_indexes(
             db[files.name].drop_index(index["name"])
         to_create.append(index_spec(index))
         result.indexes_created.append(index["name"])
-    if to_create and not dry_run:
+    if not to_create or dry_run:
+        return
+    try:
         db.command({"createIndexes": files.name, "indexes": to_create})
+    except OperationFailure as exc:
+        if exc.code not in INDEX_CONFLICT_CODES:
+            raise
+        # One by one, to build the others and name the ones the target's content or indexes refuse.
+        for spec in to_create:
+            try:
+                db.command({"createIndexes": files.name, "indexes": [spec]})
+            except OperationFailure as one:
+                if one.code not in INDEX_CONFLICT_CODES:
+                    raise
+                result.indexes_created.remove(spec["name"])
+                result.indexes_conflicting.append(spec["name"])

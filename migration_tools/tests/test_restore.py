@@ -206,3 +206,26 @@ def test_rerun_over_mixed_id_types_finds_every_document(local_db, atlas_db, expo
     again = _import(out, atlas_db)
     assert (again.inserted, again.conflicts) == (0, 0)
     assert {item.name: item.identical for item in again.collections}["mixed_ids"] == 17
+
+
+def test_an_index_the_target_refuses_is_a_conflict_and_the_others_are_built(local_db, atlas_db, export):
+    local_db.db["items"].insert_many([{"_id": n, "a": n, "b": n} for n in range(3)])
+    local_db.db["items"].create_index("a", name="a_from_dump")
+    local_db.db["items"].create_index("b", name="b_idx")
+    out = export(local_db)
+    atlas_db.db["items"].create_index("a", name="a_by_hand")  # same key, another name
+    report = _import(out, atlas_db)
+    item = report.collections[0]
+    assert item.indexes_conflicting == ["a_from_dump"] and item.indexes_created == ["b_idx"]
+    assert "b_idx" in {index["name"] for index in atlas_db.db["items"].list_indexes()}
+    assert report.conflicts == 1
+
+
+def test_other_collection_options_in_the_target_are_a_conflict(local_db, atlas_db, export):
+    local_db.db.create_collection("validated", validator={"name": {"$type": "string"}})
+    out = export(local_db)
+    atlas_db.db.create_collection("validated")
+    report = _import(out, atlas_db)
+    assert report.collections[0].option_differences[0].startswith("validator:")
+    assert report.conflicts == 1
+    assert next(atlas_db.db.list_collections(filter={"name": "validated"}))["options"] == {}

@@ -108,8 +108,9 @@ class Command(BaseCommand):
             self._print(report, seconds, verbosity, redact(uri))
             if report.conflicts:
                 raise refuse(
-                    f"{report.conflicts} conflict(s): documents or indexes that exist in the target with other "
-                    "content were left untouched. Inspect them, then --drop --yes or fix the target."
+                    f"{report.conflicts} conflict(s): documents, indexes or collection options that exist in the "
+                    "target with other content were left untouched. Inspect them, then --drop --yes, "
+                    "--indexes-only (indexes) or fix the target."
                 )
 
     def _print(self, report, seconds, verbosity, target):
