@@ -95,11 +95,6 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def document_id(raw: bytes):
-    """The decoded ``_id`` of a raw document (None when it has none)."""
-    return RawBSONDocument(raw, RAW).get("_id")
-
-
 # -- MongoDB's comparison order, for merging two streams sorted by _id -------------------------
 _NUMBER, _STRING, _OBJECT, _ARRAY = 3, 4, 5, 6
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import CommandError
@@ -13,6 +15,9 @@ from pymongo.errors import PyMongoError
 
 from studymaster.errors import command_error
 from studymaster.mongo import make_client, parse_uri, redact
+
+if TYPE_CHECKING:
+    from migration_tools.models import MigrationRun
 
 EXIT_REFUSED = 1
 EXIT_CANNOT_RUN = 2
@@ -61,8 +66,8 @@ class Audit:
     source: str = ""
     target: str = ""
     database: str = ""
-    warn: object = print
-    record: object = None
+    warn: Callable[[str], object] = print
+    record: MigrationRun | None = None
     counts: dict = field(default_factory=dict)
     checksums: dict = field(default_factory=dict)
 

@@ -268,3 +268,10 @@ def test_export_selected_collections_gzip_and_restore_a_rollback_snapshot(local_
     assert list(atlas_db.db["a"].find()) == [{"_id": 99, "before": True}]
     code, out, err = run("verify_migration", "--dump", str(snapshot), "--target-uri", atlas_db.uri)
     assert "collection not in the source" in out  # "c" came with the import, not with the snapshot
+
+
+def test_a_malformed_uri_cannot_run_and_names_the_option(tmp_path):
+    code, _, err = run("export_local", "--out", str(tmp_path / "d"), "--uri", "http://user:pw@example.com")
+    assert code == 2 and "--uri" in err and "pw@" not in err
+    code, _, err = run("verify_migration", "--dump", str(tmp_path), "--target-uri", "mongodb+srv://h:27017/")
+    assert code == 2 and "--target-uri" in err

@@ -39,7 +39,9 @@ class Command(BaseCommand):
             warn=self.stderr.write,
         )
         with audit.running():
-            clients = []
+            # The target first: when it cannot be reached, nothing else matters (exit 2).
+            target_client = client_for(target_uri, name="--target-uri")
+            clients = [target_client]
             try:
                 if dump:
                     try:
@@ -54,8 +56,6 @@ class Command(BaseCommand):
                     source = LiveSide(source_client[source_db], {AUDIT_COLLECTION})
                     if not source.names():
                         raise refuse(f"The source database {source_db!r} has no collections; check --db.")
-                target_client = client_for(target_uri, name="--target-uri")
-                clients.append(target_client)
                 target_name = target_db or source_db
                 audit.database = target_name
                 try:
