@@ -141,6 +141,7 @@ def dump_database(
     compress: bool = False,
     exclude: set[str] | frozenset = frozenset({AUDIT_COLLECTION}),
     progress: Progress | None = None,
+    notes: dict | None = None,
 ) -> dict:
     """Export ``db_name`` to ``out_dir`` and return the manifest (also written to disk).
 
@@ -166,6 +167,7 @@ def dump_database(
         "hash": "sha256; content_hash = sum of each document's SHA-256 mod 2**256",
         "excluded": sorted(exclude),
         "collections": {},
+        **(notes or {}),
     }
     for info in list_dumpable(db, collections, set(exclude)):
         name = info["name"]

@@ -13,6 +13,7 @@ lost and nothing duplicated.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,8 +24,9 @@ from pymongo import MongoClient
 from pymongo.errors import BulkWriteError, OperationFailure
 
 from migration_tools.bsonfiles import RAW, bson_compare, bson_rank, iter_raw_documents
-from migration_tools.dump import CollectionFiles, Dump, check_dump, dump_database
+from migration_tools.dump import MANIFEST_NAME, CollectionFiles, Dump, check_dump, dump_database
 from migration_tools.progress import Progress
+from studymaster.mongo import redact
 
 BATCH_BYTES = 8 * 1024 * 1024
 BATCH_DOCUMENTS = 1000
@@ -63,6 +65,7 @@ class ImportReport:
     dry_run: bool = False
     indexes_only: bool = False
     snapshot_dir: str | None = None
+    snapshot_reused: bool = False
     collections: list[CollectionImport] = field(default_factory=list)
 
     @property
@@ -85,6 +88,53 @@ def default_snapshot_dir(dump: Dump, target_db: str) -> Path:
     """A time-stamped folder beside the dump."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     return dump.root.parent / f"{dump.root.name}-rollback-{target_db}-{stamp}"
+
+
+def _take_snapshot(
+    client, dump: Dump, report: ImportReport, snapshot_dir: Path, *, target_uri, progress
+) -> None:
+    """Export a non-empty target before the first write, once per dump and target.
+
+    A rerun (after a crash, say) keeps the snapshot of the first run: a new one would
+    capture the half-imported target, which is no state to roll back to.
+    """
+    purpose = {
+        "dump": str(dump.root.resolve()),
+        "dump_created_at": (dump.manifest or {}).get("created_at", ""),
+        "target": redact(target_uri),
+        "database": report.target_db,
+    }
+    candidates = [
+        snapshot_dir,
+        *sorted(dump.root.parent.glob(f"{dump.root.name}-rollback-{report.target_db}-*")),
+    ]
+    for candidate in candidates:
+        manifest_path = candidate / MANIFEST_NAME
+        if not manifest_path.exists():
+            continue
+        try:
+            earlier = json.loads(manifest_path.read_text()).get("rollback_for")
+        except ValueError:
+            earlier = None
+        if earlier == purpose:
+            report.snapshot_dir, report.snapshot_reused = str(candidate), True
+            return
+    if snapshot_dir.exists() and any(snapshot_dir.iterdir()):
+        raise ImportRefused(
+            f"{snapshot_dir} is not empty and holds no snapshot for this import; choose another."
+        )
+    if target_is_empty(client[report.target_db]):
+        return
+    dump_database(
+        client,
+        report.target_db,
+        snapshot_dir,
+        source_uri=target_uri,
+        exclude=frozenset(),
+        progress=progress,
+        notes={"rollback_for": purpose},
+    )
+    report.snapshot_dir = str(snapshot_dir)
 
 
 def target_is_empty(db) -> bool:
@@ -151,11 +201,8 @@ def import_dump(
         indexes_only=indexes_only,
     )
     writes = not dry_run
-    if writes and not indexes_only and snapshot_dir is not None and not target_is_empty(db):
-        dump_database(
-            client, target_db, snapshot_dir, source_uri=target_uri, exclude=frozenset(), progress=progress
-        )
-        report.snapshot_dir = str(snapshot_dir)
+    if writes and not indexes_only and snapshot_dir is not None:
+        _take_snapshot(client, dump, report, Path(snapshot_dir), target_uri=target_uri, progress=progress)
     existing = {info["name"]: info for info in db.list_collections()}
     for name, files in dump.collections.items():
         result = CollectionImport(name=name)

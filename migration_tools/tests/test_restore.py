@@ -7,7 +7,7 @@ import pytest
 
 from migration_tools.bsonfiles import DamagedDumpError
 from migration_tools.dump import load_dump
-from migration_tools.restore import import_dump
+from migration_tools.restore import ImportRefused, import_dump
 from migration_tools.tests.conftest import compare
 from migration_tools.tests.factories import populate_awkward, rewrite_bson_file
 from migration_tools.verify import format_report
@@ -229,3 +229,30 @@ def test_other_collection_options_in_the_target_are_a_conflict(local_db, atlas_d
     assert report.collections[0].option_differences[0].startswith("validator:")
     assert report.conflicts == 1
     assert next(atlas_db.db.list_collections(filter={"name": "validated"}))["options"] == {}
+
+
+def test_a_rerun_keeps_the_first_runs_snapshot(local_db, atlas_db, export):
+    local_db.db["items"].insert_many([{"_id": n} for n in range(5)])
+    out = export(local_db)
+    atlas_db.db["previous"].insert_one({"_id": 1})
+    first = _import(
+        out, atlas_db, snapshot_dir=out.parent / f"{out.name}-rollback-{atlas_db.name}-20261129T230000Z"
+    )
+    assert not first.snapshot_reused
+    later = out.parent / f"{out.name}-rollback-{atlas_db.name}-20261129T231500Z"
+    again = _import(out, atlas_db, snapshot_dir=later)
+    assert again.snapshot_reused and again.snapshot_dir == first.snapshot_dir
+    assert not later.exists()
+    manifest = json.loads((out.parent / first.snapshot_dir / "manifest.json").read_text())
+    assert set(manifest["collections"]) == {"previous"}
+
+
+def test_a_snapshot_folder_holding_something_else_is_refused(local_db, atlas_db, export, tmp_path):
+    local_db.db["items"].insert_one({"_id": 1})
+    out = export(local_db)
+    atlas_db.db["previous"].insert_one({"_id": 1})
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "notes.txt").write_text("mine")
+    with pytest.raises(ImportRefused, match="busy"):
+        _import(out, atlas_db, snapshot_dir=tmp_path / "busy")
+    assert "items" not in atlas_db.db.list_collection_names()

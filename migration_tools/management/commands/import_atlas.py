@@ -8,7 +8,7 @@ from migration_tools.bsonfiles import DamagedDumpError
 from migration_tools.cli import Audit, cannot_run, client_for, refuse, server_key
 from migration_tools.dump import load_dump
 from migration_tools.progress import Progress
-from migration_tools.restore import default_snapshot_dir, import_dump
+from migration_tools.restore import ImportRefused, default_snapshot_dir, import_dump
 from studymaster.mongo import redact
 
 
@@ -92,7 +92,7 @@ class Command(BaseCommand):
                     snapshot_dir=snapshot,
                     progress=Progress.for_command(self.stdout, verbosity),
                 )
-            except DamagedDumpError as exc:
+            except (DamagedDumpError, ImportRefused) as exc:
                 raise refuse(f"Refused, nothing written: {exc}") from None
             finally:
                 client.close()
@@ -117,7 +117,11 @@ class Command(BaseCommand):
         if verbosity < 1:
             return
         verb = "would insert" if report.dry_run else "inserted"
-        if report.snapshot_dir:
+        if report.snapshot_reused:
+            self.stdout.write(
+                f"Rollback snapshot kept from an earlier run of this import: {report.snapshot_dir}"
+            )
+        elif report.snapshot_dir:
             self.stdout.write(f"Rollback snapshot of the target written to {report.snapshot_dir}")
         for item in report.collections:
             notes = []
