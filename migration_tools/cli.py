@@ -48,9 +48,16 @@ def client_for(uri: str, *, name: str) -> MongoClient:
 
 
 def server_key(uri: str) -> frozenset[str]:
-    """The hosts of a URI, normalised, to tell whether two URIs reach the same server."""
+    """The hosts of a URI, normalised, to tell whether two URIs reach the same server.
+
+    Empty for a malformed URI (client_for reports that one with its name).
+    """
+    try:
+        parsed = parse_uri(uri)
+    except ImproperlyConfigured:
+        return frozenset()
     hosts = set()
-    for host in parse_uri(uri).hosts:
+    for host in parsed.hosts:
         name, _, port = host.rpartition(":") if not host.endswith("]") else (host, "", "")
         name = (name or host).lower()
         name = "127.0.0.1" if name in ("localhost", "[::1]", "::1") else name

@@ -275,3 +275,10 @@ def test_a_malformed_uri_cannot_run_and_names_the_option(tmp_path):
     assert code == 2 and "--uri" in err and "pw@" not in err
     code, _, err = run("verify_migration", "--dump", str(tmp_path), "--target-uri", "mongodb+srv://h:27017/")
     assert code == 2 and "--target-uri" in err
+
+
+def test_import_with_a_malformed_uri_cannot_run(local_db, tmp_path):
+    local_db.db["items"].insert_one({"_id": 1})
+    run("export_local", "--out", str(tmp_path / "d"), "--uri", local_db.uri, "--db", local_db.name)
+    code, _, err = run("import_atlas", "--from", str(tmp_path / "d"), "--uri", "mongodb://u:p@h:99999/")
+    assert code == 2 and "--uri" in err and "port" in err

@@ -63,8 +63,11 @@ class Command(BaseCommand):
                 raise refuse(f"Refused, nothing written: {exc}") from None
             target_db = db or dump.db_name
             audit.database = target_db
-            if target_db == settings.MONGODB_DB_NAME and server_key(uri) == server_key(
-                settings.LOCAL_MONGODB_URI
+            target_server = server_key(uri)
+            if (
+                target_server
+                and target_db == settings.MONGODB_DB_NAME
+                and target_server == server_key(settings.LOCAL_MONGODB_URI)
             ):
                 raise refuse(
                     f"The target {redact(uri)} database {target_db} is the local source itself "
