@@ -381,3 +381,54 @@ def _import_indexes(
                     raise
                 result.indexes_created.remove(spec["name"])
                 result.indexes_conflicting.append(spec["name"])
+
+
+def format_import_report(report: ImportReport, *, seconds: float, verbosity: int, target: str) -> str:
+    """What an import did (or, with --dry-run, would do), per collection and in total."""
+    lines = []
+    verb = "would insert" if report.dry_run else "inserted"
+    if report.snapshot_reused:
+        lines.append(f"Rollback snapshot kept from an earlier run of this import: {report.snapshot_dir}")
+    elif report.snapshot_dir:
+        lines.append(f"Rollback snapshot of the target written to {report.snapshot_dir}")
+    for item in report.collections:
+        notes = []
+        if item.dropped:
+            notes.append("dropped first" if not report.dry_run else "would drop first")
+        if item.created:
+            notes.append("created" if not report.dry_run else "would create")
+        if item.indexes_created:
+            shown = ", ".join(item.indexes_created) if verbosity >= 2 else str(len(item.indexes_created))
+            notes.append(f"{'would create' if report.dry_run else 'created'} indexes: {shown}")
+        if item.conflicts:
+            notes.append(f"CONFLICTS {item.conflicts} (first _ids: {', '.join(item.conflict_ids)})")
+        if item.indexes_conflicting:
+            notes.append("INDEXES DIFFER " + ", ".join(item.indexes_conflicting) + " (see --indexes-only)")
+        notes += [f"option differs: {text}" for text in item.option_differences]
+        if verbosity >= 2 or notes or item.inserted:
+            counts = (
+                ""
+                if report.indexes_only
+                else f"{verb} {item.inserted:>7}, already identical {item.identical:>7}"
+            )
+            lines.append(f"  {item.name:<36} {counts}  {'; '.join(notes)}".rstrip())
+    documents = report.inserted + report.identical
+    checked = (
+        "every checksum and the BSON framing checked"
+        if report.checksums_checked
+        else ("BSON framing checked; no checksum (no manifest)")
+    )
+    prefix = "DRY RUN, nothing written: " if report.dry_run else ""
+    if report.indexes_only:
+        created = sum(len(item.indexes_created) for item in report.collections)
+        lines.append(
+            f"{prefix}{created} indexes {'would be ' if report.dry_run else ''}created or rebuilt in "
+            f"{target} database {report.target_db} in {seconds:.1f}s; documents untouched."
+        )
+        return "\n".join(lines)
+    lines.append(
+        f"{prefix}{report.inserted} documents {verb}, {report.identical} already identical, "
+        f"{report.conflicts} conflicts, into {target} database {report.target_db} in {seconds:.1f}s "
+        f"({documents / max(seconds, 1e-6):.0f} documents/s); {checked}."
+    )
+    return "\n".join(lines)

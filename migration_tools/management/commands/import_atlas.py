@@ -8,7 +8,7 @@ from migration_tools.bsonfiles import DamagedDumpError
 from migration_tools.cli import Audit, cannot_run, client_for, refuse, server_key
 from migration_tools.dump import load_dump
 from migration_tools.progress import Progress
-from migration_tools.restore import ImportRefused, default_snapshot_dir, import_dump
+from migration_tools.restore import ImportRefused, default_snapshot_dir, format_import_report, import_dump
 from studymaster.mongo import redact
 
 
@@ -108,63 +108,13 @@ class Command(BaseCommand):
                 name: item["content_hash"]
                 for name, item in ((dump.manifest or {}).get("collections") or {}).items()
             }
-            self._print(report, seconds, verbosity, redact(uri))
+            if verbosity >= 1:
+                self.stdout.write(
+                    format_import_report(report, seconds=seconds, verbosity=verbosity, target=redact(uri))
+                )
             if report.conflicts:
                 raise refuse(
                     f"{report.conflicts} conflict(s): documents, indexes or collection options that exist in the "
                     "target with other content were left untouched. Inspect them, then --drop --yes, "
                     "--indexes-only (indexes) or fix the target."
                 )
-
-    def _print(self, report, seconds, verbosity, target):
-        if verbosity < 1:
-            return
-        verb = "would insert" if report.dry_run else "inserted"
-        if report.snapshot_reused:
-            self.stdout.write(
-                f"Rollback snapshot kept from an earlier run of this import: {report.snapshot_dir}"
-            )
-        elif report.snapshot_dir:
-            self.stdout.write(f"Rollback snapshot of the target written to {report.snapshot_dir}")
-        for item in report.collections:
-            notes = []
-            if item.dropped:
-                notes.append("dropped first" if not report.dry_run else "would drop first")
-            if item.created:
-                notes.append("created" if not report.dry_run else "would create")
-            if item.indexes_created:
-                shown = ", ".join(item.indexes_created) if verbosity >= 2 else str(len(item.indexes_created))
-                notes.append(f"{'would create' if report.dry_run else 'created'} indexes: {shown}")
-            if item.conflicts:
-                notes.append(f"CONFLICTS {item.conflicts} (first _ids: {', '.join(item.conflict_ids)})")
-            if item.indexes_conflicting:
-                notes.append(
-                    "INDEXES DIFFER " + ", ".join(item.indexes_conflicting) + " (see --indexes-only)"
-                )
-            notes += [f"option differs: {text}" for text in item.option_differences]
-            if verbosity >= 2 or notes or item.inserted:
-                counts = (
-                    ""
-                    if report.indexes_only
-                    else f"{verb} {item.inserted:>7}, already identical {item.identical:>7}"
-                )
-                self.stdout.write(f"  {item.name:<36} {counts}  {'; '.join(notes)}".rstrip())
-        documents = report.inserted + report.identical
-        checked = (
-            "every checksum and the BSON framing checked"
-            if report.checksums_checked
-            else ("BSON framing checked; no checksum (no manifest)")
-        )
-        prefix = "DRY RUN, nothing written: " if report.dry_run else ""
-        if report.indexes_only:
-            created = sum(len(item.indexes_created) for item in report.collections)
-            self.stdout.write(
-                f"{prefix}{created} indexes {'would be ' if report.dry_run else ''}created or rebuilt in "
-                f"{target} database {report.target_db} in {seconds:.1f}s; documents untouched."
-            )
-            return
-        self.stdout.write(
-            f"{prefix}{report.inserted} documents {verb}, {report.identical} already identical, "
-            f"{report.conflicts} conflicts, into {target} database {report.target_db} in {seconds:.1f}s "
-            f"({documents / max(seconds, 1e-6):.0f} documents/s); {checked}."
-        )
