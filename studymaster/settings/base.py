@@ -157,6 +157,8 @@ def configure(namespace, *, debug, secret_key, mongodb_uri, allowed_hosts):
         HEALTH_TIMEOUT_MS=read_positive_int("HEALTH_TIMEOUT_MS", 2000),
         PROMETHEUS_MULTIPROC_DIR=PROMETHEUS_MULTIPROC_DIR,
         LOG_LEVEL=_read("LOG_LEVEL", env.str, "INFO").upper(),
+        # Cut-over: 1 makes API writes answer 503 (migration_tools.middleware); reads keep working.
+        MAINTENANCE_MODE=read_bool("MAINTENANCE_MODE", False),
     )
     # Operation-by-operation database logging only in development, and only when asked for.
     namespace["LOGGING"] = logging_config(
@@ -228,6 +230,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "studymaster.errors.DatabaseErrorMiddleware",
+    "migration_tools.middleware.MaintenanceModeMiddleware",
 ]
 
 ROOT_URLCONF = "studymaster.urls"

@@ -1,0 +1,31 @@
+from django.contrib import admin
+
+from migration_tools.models import MigrationRun
+
+
+@admin.register(MigrationRun)
+class MigrationRunAdmin(admin.ModelAdmin):
+    """Read-only: the audit log is written by the commands alone."""
+
+    list_display = (
+        "command",
+        "status",
+        "exit_code",
+        "started_at",
+        "finished_at",
+        "source",
+        "target",
+        "database",
+    )
+    list_filter = ("command", "status")
+    search_fields = ("command", "database", "message")
+    readonly_fields = [field.name for field in MigrationRun._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,206 @@
+"""Raw BSON on disk and on the wire: framing, hashing, and MongoDB's sort order for ``_id``.
+
+Documents are handled as raw bytes (``RawBSONDocument``) end to end, so nothing is
+decoded into Python values and re-encoded: types, field order, NaN and -0.0 survive
+byte for byte, and two documents are equal exactly when their bytes are.
+"""
+
+from __future__ import annotations
+
+import decimal
+import functools
+import gzip
+import hashlib
+import struct
+from collections.abc import Iterator
+from pathlib import Path
+
+import bson
+from bson.codec_options import CodecOptions, DatetimeConversion
+from bson.raw_bson import RawBSONDocument
+
+RAW = CodecOptions(
+    document_class=RawBSONDocument, tz_aware=True, datetime_conversion=DatetimeConversion.DATETIME_AUTO
+)
+DECODE = CodecOptions(tz_aware=True, datetime_conversion=DatetimeConversion.DATETIME_AUTO)
+MAX_DOCUMENT_BYTES = 16 * 1024 * 1024 + 16 * 1024  # the server's limit plus command overhead
+_LENGTH = struct.Struct("<i")
+HASH_MODULUS = 2**256
+
+
+class DamagedDumpError(Exception):
+    """A dump file is truncated, mis-framed or does not match its checksum; names the file."""
+
+
+def open_read(path: Path):
+    return gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb")  # noqa: SIM115
+
+
+def iter_raw_documents(path: Path) -> Iterator[bytes]:
+    """Yield each document of a ``.bson``/``.bson.gz`` file as bytes; check the framing.
+
+    Raises DamagedDumpError naming the file at the first bad length or truncation.
+    """
+    offset = 0
+    with open_read(path) as stream:
+        while True:
+            try:
+                head = stream.read(4)
+            except (OSError, EOFError) as exc:
+                raise DamagedDumpError(f"{path}: cannot be read ({exc}).") from None
+            if not head:
+                return
+            if len(head) < 4:
+                raise DamagedDumpError(f"{path}: truncated at byte {offset} (a partial length prefix).")
+            (length,) = _LENGTH.unpack(head)
+            if length < 5 or length > MAX_DOCUMENT_BYTES:
+                raise DamagedDumpError(f"{path}: bad document length {length} at byte {offset}.")
+            try:
+                body = stream.read(length - 4)
+            except (OSError, EOFError) as exc:
+                raise DamagedDumpError(f"{path}: cannot be read ({exc}).") from None
+            if len(body) < length - 4:
+                raise DamagedDumpError(
+                    f"{path}: truncated at byte {offset}: a {length}-byte document has only "
+                    f"{len(body) + 4} bytes."
+                )
+            if body[-1:] != b"\x00":
+                raise DamagedDumpError(f"{path}: the document at byte {offset} is not terminated.")
+            offset += length
+            yield head + body
+
+
+class ContentHash:
+    """An order-independent hash of a set of documents: the sum of their SHA-256, mod 2**256."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.count = 0
+        self.bytes = 0
+
+    def add(self, raw: bytes) -> None:
+        self.total = (self.total + int.from_bytes(hashlib.sha256(raw).digest(), "big")) % HASH_MODULUS
+        self.count += 1
+        self.bytes += len(raw)
+
+    def hexdigest(self) -> str:
+        return f"{self.total:064x}"
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for chunk in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# -- MongoDB's comparison order, for merging two streams sorted by _id -------------------------
+_NUMBER, _STRING, _OBJECT, _ARRAY = 3, 4, 5, 6
+
+
+def bson_rank(value) -> int:
+    if isinstance(value, bson.MinKey):
+        return 1
+    if value is None:
+        return 2
+    if isinstance(value, bool):
+        return 9
+    if isinstance(value, int | float | bson.Decimal128):
+        return _NUMBER
+    if isinstance(value, str):
+        return _STRING
+    if isinstance(value, bson.DBRef | dict | RawBSONDocument):
+        return _OBJECT
+    if isinstance(value, list | tuple):
+        return _ARRAY
+    if isinstance(value, bytes | bson.Binary):
+        return 7
+    if isinstance(value, bson.ObjectId):
+        return 8
+    if isinstance(value, bson.datetime_ms.DatetimeMS) or hasattr(value, "utcoffset"):
+        return 10
+    if isinstance(value, bson.Timestamp):
+        return 11
+    if isinstance(value, bson.Regex) or hasattr(value, "pattern"):
+        return 12
+    if isinstance(value, bson.Code):
+        return 14 if value.scope is None else 15
+    if isinstance(value, bson.MaxKey):
+        return 16
+    raise TypeError(f"no BSON order for {type(value).__name__}")
+
+
+def _number(value) -> decimal.Decimal | None:
+    """The exact numeric value; None stands for NaN, which sorts before every number."""
+    if isinstance(value, bson.Decimal128):
+        value = value.to_decimal()
+        return None if value.is_nan() else value
+    if isinstance(value, float):
+        return None if value != value else decimal.Decimal(value)
+    return decimal.Decimal(value)
+
+
+def _cmp(a, b) -> int:
+    return (a > b) - (a < b)
+
+
+def bson_compare(a, b) -> int:
+    """Compare two decoded BSON values as MongoDB sorts them (simple binary collation)."""
+    rank_a, rank_b = bson_rank(a), bson_rank(b)
+    if rank_a != rank_b:
+        return _cmp(rank_a, rank_b)
+    if rank_a == _NUMBER:
+        x, y = _number(a), _number(b)
+        if x is None or y is None:
+            return _cmp(x is not None, y is not None)
+        return _cmp(x, y)
+    if rank_a == _STRING:
+        return _cmp(a.encode(), b.encode())
+    if rank_a == _OBJECT:
+        items_a = list((a.as_doc() if isinstance(a, bson.DBRef) else a).items())
+        items_b = list((b.as_doc() if isinstance(b, bson.DBRef) else b).items())
+        for (key_a, val_a), (key_b, val_b) in zip(items_a, items_b, strict=False):
+            result = (
+                _cmp(bson_rank(val_a), bson_rank(val_b))
+                or _cmp(key_a.encode(), key_b.encode())
+                or bson_compare(val_a, val_b)
+            )
+            if result:
+                return result
+        return _cmp(len(items_a), len(items_b))
+    if rank_a == _ARRAY:
+        for val_a, val_b in zip(a, b, strict=False):
+            result = bson_compare(val_a, val_b)
+            if result:
+                return result
+        return _cmp(len(a), len(b))
+    if rank_a == 7:
+        sub_a = a.subtype if isinstance(a, bson.Binary) else 0
+        sub_b = b.subtype if isinstance(b, bson.Binary) else 0
+        return _cmp(len(a), len(b)) or _cmp(sub_a, sub_b) or _cmp(bytes(a), bytes(b))
+    if rank_a == 8:
+        return _cmp(a.binary, b.binary)
+    if rank_a == 10:
+        return _cmp(_millis(a), _millis(b))
+    if rank_a == 11:
+        return _cmp((a.time, a.inc), (b.time, b.inc))
+    if rank_a == 12:
+        return _cmp((a.pattern, _flags(a)), (b.pattern, _flags(b)))
+    if rank_a in (14, 15):
+        return _cmp(str(a), str(b)) or bson_compare(a.scope or {}, b.scope or {})
+    return _cmp(a, b) if rank_a == 9 else 0
+
+
+def _millis(value) -> int:
+    if isinstance(value, bson.datetime_ms.DatetimeMS):
+        return int(value)
+    return bson.datetime_ms._datetime_to_millis(value)
+
+
+def _flags(regex) -> str:
+    flags = regex.flags
+    return flags if isinstance(flags, str) else str(flags)
+
+
+id_sort_key = functools.cmp_to_key(bson_compare)

@@ -1,0 +1,46 @@
+import pytest
+
+from migration_tools.dump import dump_database, load_dump
+from migration_tools.restore import import_dump
+from migration_tools.verify import LiveSide, verify
+
+
+@pytest.fixture
+def export(tmp_path):
+    """Export a MongoDatabase fixture to a fresh folder; returns the dump folder."""
+    counter = iter(range(100))
+
+    def run(source, **kwargs):
+        out = tmp_path / f"dump{next(counter)}"
+        dump_database(source.client, source.name, out, source_uri=source.uri, **kwargs)
+        return out
+
+    return run
+
+
+@pytest.fixture
+def migrate(export):
+    """Export ``source`` and import it into ``target``; returns (dump folder, import report)."""
+
+    def run(source, target, *, compress=False, **kwargs):
+        out = export(source, compress=compress)
+        kwargs.setdefault("snapshot_dir", None)
+        report = import_dump(
+            target.client, load_dump(out), target_db=target.name, target_uri=target.uri, **kwargs
+        )
+        return out, report
+
+    return run
+
+
+def compare(source, target, *, exclude=frozenset(), **kwargs):
+    """verify() between two MongoDatabase fixtures."""
+    return verify(
+        LiveSide(source.db, set(exclude)),
+        target.db,
+        source_label="source",
+        target_label="target",
+        source_db=source.name,
+        exclude=set(exclude),
+        **kwargs,
+    )

@@ -1,0 +1,135 @@
+"""Source databases for the migration tests: awkward BSON, indexes, options, domain data."""
+
+from __future__ import annotations
+
+import datetime
+import re
+import uuid
+
+import bson
+from bson import SON, Binary, Code, DBRef, Decimal128, Int64, MaxKey, MinKey, ObjectId, Regex, Timestamp
+from bson.binary import UuidRepresentation
+
+OID = ObjectId("65f000000000000000000001")
+
+
+def every_bson_type() -> SON:
+    """One document holding every BSON type a collection can store, in a deliberate field order."""
+    return SON(
+        [
+            ("_id", OID),
+            ("double", 1.5),
+            ("nan", float("nan")),
+            ("negative_zero", -0.0),
+            ("infinity", float("inf")),
+            ("string", "héllo \u2603"),
+            ("document", SON([("z", 1), ("a", 2)])),
+            ("array", [1, "two", [3.0], {"four": 4}]),
+            ("binary_generic", Binary(b"\x00\x01\x02", 0)),
+            ("binary_function", Binary(b"f", 1)),
+            ("binary_uuid", Binary.from_uuid(uuid.UUID(int=7), UuidRepresentation.STANDARD)),
+            ("binary_md5", Binary(b"0123456789abcdef", 5)),
+            ("binary_user", Binary(b"user", 0x80)),
+            ("object_id", ObjectId("65f0000000000000000000ff")),
+            ("true", True),
+            ("false", False),
+            ("datetime", datetime.datetime(2024, 2, 29, 12, 30, 15, 123000, tzinfo=datetime.UTC)),
+            ("before_epoch", datetime.datetime(1901, 1, 1, tzinfo=datetime.UTC)),
+            ("null", None),
+            ("regex", Regex("^a.*b$", "imsx")),
+            ("compiled_regex", re.compile("x+", re.IGNORECASE)),
+            ("dbref", DBRef("other", ObjectId("65f0000000000000000000aa"), "otherdb", extra=1)),
+            ("code", Code("function () { return 1; }")),
+            ("code_with_scope", Code("function () { return x; }", {"x": 1})),
+            ("int32", 42),
+            ("int64", Int64(42)),
+            ("big_int64", Int64(2**62)),
+            ("timestamp", Timestamp(1700000000, 7)),
+            ("decimal", Decimal128("1234.5678901234567890123456789012")),
+            ("decimal_nan", Decimal128("NaN")),
+            ("decimal_negative_zero", Decimal128("-0")),
+            ("min_key", MinKey()),
+            ("max_key", MaxKey()),
+        ]
+    )
+
+
+def mixed_ids() -> list:
+    """_ids of many BSON types (no two equal in value), in no particular order."""
+    return [
+        "a string",
+        MaxKey(),
+        Int64(5),
+        3,
+        2.5,
+        float("-inf"),
+        Decimal128("4.5"),
+        ObjectId("65f000000000000000000002"),
+        {"compound": 1, "key": "x"},
+        Binary(b"\x01", 0),
+        True,
+        datetime.datetime(2020, 1, 1, tzinfo=datetime.UTC),
+        Timestamp(1, 1),
+        MinKey(),
+        None,
+        "B upper",
+        "",
+    ]
+
+
+def populate_awkward(db, *, big_documents: bool = False) -> None:
+    """Collections that exercise every corner the tools must carry across unchanged."""
+    db["every.type"].insert_one(every_bson_type())
+    db["mixed_ids"].insert_many([{"_id": value, "n": n} for n, value in enumerate(mixed_ids())])
+    db["field_order"].insert_many(
+        [SON([("_id", n), ("b", 1), ("a", 2), ("c", {"y": 1, "x": 2})]) for n in range(3)]
+    )
+    db.create_collection(
+        "validated",
+        validator={"$jsonSchema": {"bsonType": "object", "required": ["name"]}},
+        validationLevel="strict",
+        validationAction="error",
+    )
+    db["validated"].insert_many([{"_id": n, "name": f"n{n}"} for n in range(5)])
+    db.create_collection("empty")
+    db.create_collection("empty.with.dots")
+    indexed = db["indexed"]
+    now = datetime.datetime.now(datetime.UTC)
+    indexed.insert_many(
+        [
+            {"_id": n, "email": f"u{n}@x", "a": n % 3, "b": -n, "sp": n if n % 2 else None, "seen": now}
+            for n in range(20)
+        ]
+    )
+    indexed.create_index("email", unique=True, name="email_unique")
+    indexed.create_index([("a", 1), ("b", -1)], name="a_b_compound")
+    indexed.create_index("b", partialFilterExpression={"a": {"$gt": 0}}, name="b_partial")
+    indexed.create_index("sp", sparse=True, name="sp_sparse")
+    indexed.create_index("seen", expireAfterSeconds=3600 * 24 * 365, name="seen_ttl")
+    if big_documents:
+        seven_mb = "x" * (7 * 1024 * 1024)
+        db["big"].insert_many([{"_id": 1, "blob": seven_mb}, {"_id": 2, "blob": seven_mb + "y"}])
+
+
+def populate_domain(db, *, users: int = 3) -> list[ObjectId]:
+    """Users with points, ledger entries, badges, achievements and study sessions that agree."""
+    user_ids = [ObjectId() for _ in range(users)]
+    for n, user_id in enumerate(user_ids):
+        amounts = [10 * (n + 1), 5, -2]
+        db["accounts_user"].insert_one({"_id": user_id, "username": f"u{n}", "points": sum(amounts)})
+        db["gamification_pointsentry"].insert_many(
+            [{"user_id": user_id, "amount": amount, "reason": "study"} for amount in amounts]
+        )
+        db["sessions_app_studysession"].insert_many(
+            [{"user_id": user_id, "subject": "math", "duration_minutes": 25} for _ in range(n + 1)]
+        )
+        db["gamification_userbadge"].insert_one({"user_id": user_id, "badge": "first"})
+        db["gamification_achievement"].insert_one({"user_id": user_id, "kind": "streak"})
+    return user_ids
+
+
+def rewrite_bson_file(path, documents) -> None:
+    """Write ``documents`` (raw bytes or dicts) back to back, as mongodump does."""
+    with open(path, "wb") as stream:
+        for document in documents:
+            stream.write(document if isinstance(document, bytes) else bson.encode(document))

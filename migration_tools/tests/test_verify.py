@@ -1,0 +1,176 @@
+"""verify finds each kind of tampering, and checks the domain invariants."""
+
+import datetime
+
+import bson
+import pytest
+from bson import SON, Int64
+
+from migration_tools.dump import AUDIT_COLLECTION, load_dump
+from migration_tools.tests.conftest import compare
+from migration_tools.tests.factories import populate_awkward, populate_domain, rewrite_bson_file
+from migration_tools.verify import LiveSide, format_report, verify
+
+
+def _change_byte(db):
+    db["field_order"].update_one({"_id": 1}, {"$set": {"a": 3}})
+
+
+def _delete(db):
+    db["validated"].delete_one({"_id": 2})
+
+
+def _add(db):
+    db["validated"].insert_one({"_id": 99, "name": "intruder"})
+
+
+def _reorder(db):
+    db["field_order"].replace_one({"_id": 0}, SON([("_id", 0), ("a", 2), ("b", 1), ("c", {"y": 1, "x": 2})]))
+
+
+def _widen(db):
+    db["validated"].update_one({"_id": 3}, {"$set": {"size": 1}})
+
+
+def _drop_index(db):
+    db["indexed"].drop_index("sp_sparse")
+
+
+def _change_index(db):
+    db["indexed"].drop_index("b_partial")
+    db["indexed"].create_index("b", partialFilterExpression={"a": {"$gt": 1}}, name="b_partial")
+
+
+def _change_option(db):
+    db.command("collMod", "validated", validationLevel="moderate")
+
+
+TAMPERING = {
+    "changed value": (_change_byte, "different", "field_order"),
+    "deleted document": (_delete, "missing", "validated"),
+    "added document": (_add, "extra", "validated"),
+    "reordered fields": (_reorder, "different", "field_order"),
+    "new field": (_widen, "different", "validated"),
+    "dropped index": (_drop_index, "index_differences", "indexed"),
+    "changed index": (_change_index, "index_differences", "indexed"),
+    "changed option": (_change_option, "option_differences", "validated"),
+}
+
+
+@pytest.mark.parametrize("kind", list(TAMPERING))
+def test_each_kind_of_tampering_is_found(local_db, atlas_db, migrate, kind):
+    tamper, counter, collection = TAMPERING[kind]
+    populate_awkward(local_db.db)
+    migrate(local_db, atlas_db)
+    assert compare(local_db, atlas_db).identical
+
+    tamper(atlas_db.db)
+
+    report = compare(local_db, atlas_db)
+    assert not report.identical
+    diff = next(c for c in report.collections if c.name == collection)
+    assert getattr(diff, counter), format_report(report)
+    others = [c.name for c in report.collections if not c.identical]
+    assert others == [collection], format_report(report)
+
+
+def test_int32_that_became_int64_is_a_difference(local_db, atlas_db, migrate):
+    local_db.db["numbers"].insert_many([{"_id": n, "value": 7} for n in range(3)])
+    migrate(local_db, atlas_db)
+    atlas_db.db["numbers"].update_one({"_id": 1}, {"$set": {"value": Int64(7)}})
+    # MongoDB's own equality says nothing changed; the bytes say it did.
+    assert atlas_db.db["numbers"].count_documents({"value": 7}) == 3
+    report = compare(local_db, atlas_db)
+    diff = report.collections[0]
+    assert (diff.different, diff.different_ids) == (1, ["1"])
+
+
+def test_report_names_the_first_ids_and_counts(local_db, atlas_db, migrate):
+    local_db.db["items"].insert_many([{"_id": n} for n in range(30)])
+    migrate(local_db, atlas_db)
+    atlas_db.db["items"].delete_many({"_id": {"$lt": 10}})
+    atlas_db.db["items"].insert_many([{"_id": f"extra{n}"} for n in range(2)])
+    report = compare(local_db, atlas_db)
+    diff = report.collections[0]
+    assert (diff.missing, diff.extra, diff.source_documents, diff.target_documents) == (10, 2, 30, 22)
+    assert diff.missing_ids == ["0", "1", "2", "3", "4"]
+    text = format_report(report)
+    assert "DIFFERENCES FOUND" in text and "'extra0'" in text
+    assert report.to_dict()["collections"][0]["missing"] == 10
+
+
+def test_audit_collection_is_left_out_and_said_so(local_db, atlas_db, migrate):
+    local_db.db["items"].insert_one({"_id": 1})
+    migrate(local_db, atlas_db)
+    atlas_db.db[AUDIT_COLLECTION].insert_one({"command": "import_atlas"})
+    report = verify(
+        LiveSide(local_db.db, {AUDIT_COLLECTION}),
+        atlas_db.db,
+        source_label="s",
+        target_label="t",
+        source_db=local_db.name,
+    )
+    assert report.identical
+    assert AUDIT_COLLECTION in format_report(report)
+
+
+def test_ttl_expired_documents_are_reported_as_expired_not_missing(local_db, atlas_db, migrate):
+    old = datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC)
+    local_db.db["tokens"].insert_many(
+        [{"_id": 1, "at": old}, {"_id": 2, "at": datetime.datetime.now(datetime.UTC)}]
+    )
+    local_db.db["tokens"].create_index("at", expireAfterSeconds=60, name="at_ttl")
+    migrate(local_db, atlas_db)
+    # What the TTL monitor of the target does, whenever it runs.
+    atlas_db.db["tokens"].delete_one({"_id": 1})
+    report = compare(local_db, atlas_db)
+    diff = report.collections[0]
+    assert (diff.missing, diff.expired, diff.expired_ids) == (0, 1, ["1"])
+    assert report.identical
+
+
+def test_domain_invariants_hold_after_a_clean_copy(local_db, atlas_db, migrate):
+    populate_domain(local_db.db)
+    migrate(local_db, atlas_db)
+    report = compare(local_db, atlas_db)
+    assert [(i.name, i.status) for i in report.invariants] == [
+        ("points equal the ledger", "ok"),
+        ("gamification_userbadge per user", "ok"),
+        ("gamification_achievement per user", "ok"),
+        ("sessions_app_studysession per user", "ok"),
+    ]
+
+
+def test_domain_invariants_fail_on_points_and_per_user_counts(local_db, atlas_db, migrate):
+    user_ids = populate_domain(local_db.db)
+    migrate(local_db, atlas_db)
+    atlas_db.db["accounts_user"].update_one({"_id": user_ids[0]}, {"$inc": {"points": 5}})
+    atlas_db.db["sessions_app_studysession"].delete_one({"user_id": user_ids[1]})
+    statuses = {i.name: i for i in compare(local_db, atlas_db).invariants}
+    assert statuses["points equal the ledger"].status == "failed"
+    assert str(user_ids[0]) in statuses["points equal the ledger"].detail
+    assert statuses["sessions_app_studysession per user"].status == "failed"
+    assert str(user_ids[1]) in statuses["sessions_app_studysession per user"].detail
+    assert statuses["gamification_userbadge per user"].status == "ok"
+
+
+def test_invariants_skipped_when_collections_are_absent(local_db, atlas_db, migrate):
+    local_db.db["items"].insert_one({"_id": 1})
+    migrate(local_db, atlas_db)
+    report = compare(local_db, atlas_db)
+    assert {i.status for i in report.invariants} == {"skipped"}
+    assert report.identical
+
+
+def test_dump_in_natural_order_is_sorted_before_the_merge(local_db, atlas_db, export, migrate):
+    local_db.db["items"].insert_many([{"_id": n, "v": n} for n in range(50)])
+    out, _ = migrate(local_db, atlas_db)
+    path = out / local_db.name / "items.bson"
+    docs = [bson.encode({"_id": n, "v": n}) for n in reversed(range(50))]
+    rewrite_bson_file(path, docs)
+    (out / "manifest.json").unlink()
+    report = verify(load_dump(out), atlas_db.db, source_label="d", target_label="t", source_db=local_db.name)
+    assert report.identical, format_report(report)
+    atlas_db.db["items"].delete_one({"_id": 7})
+    report = verify(load_dump(out), atlas_db.db, source_label="d", target_label="t", source_db=local_db.name)
+    assert report.collections[0].missing_ids == ["7"]

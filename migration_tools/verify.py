@@ -1,0 +1,418 @@
+"""Compare a target database with its source (a live database or a dump), byte for byte.
+
+Both sides are read sorted by ``_id`` and merged, one document at a time, so memory does
+not grow with a collection and nothing needs ``dbHash`` (which Atlas M0 lacks). Two
+documents are the same only when their raw BSON bytes are: types (int32 against Int64),
+field order and values all count. On top of the documents it compares indexes and
+collection options, and checks the application's invariants on the target.
+"""
+
+from __future__ import annotations
+
+import functools
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import bson
+from bson.raw_bson import RawBSONDocument
+
+from migration_tools.bsonfiles import DECODE, RAW, bson_compare, iter_raw_documents
+from migration_tools.dump import (
+    AUDIT_COLLECTION,
+    LEDGER,
+    PER_USER_COLLECTIONS,
+    USERS,
+    Dump,
+    check_dump,
+    list_dumpable,
+)
+from migration_tools.progress import Progress
+from migration_tools.restore import _comparable, index_spec, option_differences, same_index
+
+SHOWN_IDS = 5
+
+
+class VerifyError(Exception):
+    """The comparison itself could not be carried out (exit code 2)."""
+
+
+@dataclass
+class CollectionDiff:
+    name: str
+    source_documents: int = 0
+    target_documents: int = 0
+    missing: int = 0
+    extra: int = 0
+    different: int = 0
+    expired: int = 0
+    missing_ids: list[str] = field(default_factory=list)
+    extra_ids: list[str] = field(default_factory=list)
+    different_ids: list[str] = field(default_factory=list)
+    expired_ids: list[str] = field(default_factory=list)
+    index_differences: list[str] = field(default_factory=list)
+    option_differences: list[str] = field(default_factory=list)
+
+    @property
+    def identical(self) -> bool:
+        return not (
+            self.missing or self.extra or self.different or self.index_differences or self.option_differences
+        )
+
+
+@dataclass
+class InvariantResult:
+    name: str
+    status: str  # "ok", "failed" or "skipped"
+    detail: str
+
+
+@dataclass
+class VerifyReport:
+    source: str
+    target: str
+    source_db: str
+    target_db: str
+    excluded: list[str]
+    collections: list[CollectionDiff] = field(default_factory=list)
+    invariants: list[InvariantResult] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def identical(self) -> bool:
+        return all(c.identical for c in self.collections) and all(
+            i.status != "failed" for i in self.invariants
+        )
+
+    @property
+    def documents(self) -> int:
+        return sum(c.source_documents for c in self.collections)
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["identical"] = self.identical
+        for item, diff in zip(data["collections"], self.collections, strict=True):
+            item["identical"] = diff.identical
+        return data
+
+
+# -- the two kinds of side ---------------------------------------------------------------------
+class LiveSide:
+    """A database on a server."""
+
+    def __init__(self, db, exclude: set[str]) -> None:
+        self.db = db
+        self.infos = {info["name"]: info for info in list_dumpable(db, None, exclude)}
+
+    def names(self) -> set[str]:
+        return set(self.infos)
+
+    def options(self, name: str) -> dict:
+        return dict(self.infos[name].get("options") or {})
+
+    def indexes(self, name: str) -> list[dict]:
+        return [dict(index) for index in self.db[name].list_indexes()]
+
+    def documents(self, name: str) -> Iterator[RawBSONDocument]:
+        return iter(self.db.get_collection(name, codec_options=RAW).find({}, sort=[("_id", 1)]))
+
+    def count_by_user(self, name: str) -> Counter:
+        pipeline = [{"$group": {"_id": "$user_id", "n": {"$sum": 1}}}]
+        return Counter({str(row["_id"]): row["n"] for row in self.db[name].aggregate(pipeline)})
+
+
+class DumpSide:
+    """A dump on disk; a file not sorted by _id (mongodump's natural order) is sorted first."""
+
+    def __init__(self, dump: Dump, exclude: set[str]) -> None:
+        self.dump = dump
+        self.files = {name: files for name, files in dump.collections.items() if name not in exclude}
+
+    def names(self) -> set[str]:
+        return set(self.files)
+
+    def options(self, name: str) -> dict:
+        return self.files[name].options
+
+    def indexes(self, name: str) -> list[dict]:
+        return self.files[name].indexes
+
+    def documents(self, name: str) -> Iterator[RawBSONDocument]:
+        path = self.files[name].bson_path
+        previous = None
+        for raw in iter_raw_documents(path):
+            doc = RawBSONDocument(raw, RAW)
+            if previous is not None and bson_compare(previous, doc["_id"]) > 0:
+                return self._sorted_documents(path)
+            previous = doc["_id"]
+        return (RawBSONDocument(raw, RAW) for raw in iter_raw_documents(path))
+
+    @staticmethod
+    def _sorted_documents(path) -> Iterator[RawBSONDocument]:
+        """Keep only (_id, offset, length) in memory; read each document back from a plain copy."""
+        spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed when the generator ends
+        index, offset = [], 0
+        for raw in iter_raw_documents(path):
+            spool.write(raw)
+            index.append((RawBSONDocument(raw, RAW)["_id"], offset, len(raw)))
+            offset += len(raw)
+        index.sort(key=functools.cmp_to_key(lambda a, b: bson_compare(a[0], b[0])))
+
+        def read() -> Iterator[RawBSONDocument]:
+            with spool:
+                for _id, start, length in index:
+                    spool.seek(start)
+                    yield RawBSONDocument(spool.read(length), RAW)
+
+        return read()
+
+    def count_by_user(self, name: str) -> Counter:
+        counts: Counter = Counter()
+        for raw in iter_raw_documents(self.files[name].bson_path):
+            counts[str(RawBSONDocument(raw, RAW).get("user_id"))] += 1
+        return counts
+
+
+# -- the comparison ----------------------------------------------------------------------------
+def verify(
+    source,
+    target_db,
+    *,
+    source_label: str,
+    target_label: str,
+    source_db: str,
+    exclude: set[str] | None = None,
+    progress: Progress | None = None,
+    now: datetime | None = None,
+) -> VerifyReport:
+    """Compare ``source`` (a LiveSide or DumpSide, or a Dump) with the database ``target_db``.
+
+    PyMongo errors propagate (the caller maps them to exit code 2).
+    """
+    started = time.monotonic()
+    exclude = {AUDIT_COLLECTION} if exclude is None else exclude
+    progress = progress or Progress()
+    if isinstance(source, Dump):
+        check_dump(source, progress=progress)
+        source = DumpSide(source, exclude)
+    target = LiveSide(target_db, exclude)
+    report = VerifyReport(
+        source=source_label,
+        target=target_label,
+        source_db=source_db,
+        target_db=target_db.name,
+        excluded=sorted(exclude),
+    )
+    now = now or datetime.now(UTC)
+    for name in sorted(source.names() | target.names()):
+        diff = CollectionDiff(name=name)
+        report.collections.append(diff)
+        in_source, in_target = name in source.names(), name in target.names()
+        if not in_target:
+            diff.option_differences.append("collection missing in the target")
+        if not in_source:
+            diff.option_differences.append("collection not in the source")
+        if in_source and in_target:
+            diff.option_differences = option_differences(source.options(name), target.options(name))
+            diff.index_differences = index_differences(source.indexes(name), target.indexes(name))
+        ttl = ttl_fields(target.indexes(name)) if in_target else []
+        _merge(
+            source.documents(name) if in_source else iter(()),
+            target.documents(name) if in_target else iter(()),
+            diff,
+            ttl=ttl,
+            now=now,
+            progress=progress,
+        )
+    progress.done()
+    report.invariants = check_invariants(source, target)
+    report.seconds = round(time.monotonic() - started, 3)
+    return report
+
+
+def _note(ids: list[str], value) -> None:
+    if len(ids) < SHOWN_IDS:
+        ids.append(repr(value))
+
+
+def _merge(source_docs, target_docs, diff: CollectionDiff, *, ttl, now, progress: Progress) -> None:
+    source_doc, target_doc = next(source_docs, None), next(target_docs, None)
+    last_source = last_target = None
+    compared_bytes = 0
+    while source_doc is not None or target_doc is not None:
+        if target_doc is None:
+            order = -1
+        elif source_doc is None:
+            order = 1
+        else:
+            order = bson_compare(source_doc["_id"], target_doc["_id"])
+        if order <= 0:
+            last_source = _check_order(last_source, source_doc, "source", diff.name)
+            diff.source_documents += 1
+            compared_bytes += len(source_doc.raw)
+        if order >= 0:
+            last_target = _check_order(last_target, target_doc, "target", diff.name)
+            diff.target_documents += 1
+        if order == 0:
+            if source_doc.raw != target_doc.raw:
+                diff.different += 1
+                _note(diff.different_ids, source_doc["_id"])
+        elif order < 0:
+            if _expired(source_doc, ttl, now):
+                diff.expired += 1
+                _note(diff.expired_ids, source_doc["_id"])
+            else:
+                diff.missing += 1
+                _note(diff.missing_ids, source_doc["_id"])
+        else:
+            diff.extra += 1
+            _note(diff.extra_ids, target_doc["_id"])
+        if order <= 0:
+            source_doc = next(source_docs, None)
+        if order >= 0:
+            target_doc = next(target_docs, None)
+        progress.update(diff.name, diff.source_documents, compared_bytes)
+
+
+def _check_order(previous, doc, side: str, name: str):
+    if previous is not None and bson_compare(previous, doc["_id"]) >= 0:
+        raise VerifyError(
+            f"{name}: the {side} returned _id {doc['_id']!r} after {previous!r}; "
+            "its sort order is not MongoDB's, so the comparison cannot be trusted."
+        )
+    return doc["_id"]
+
+
+def ttl_fields(indexes: list[dict]) -> list[tuple[str, float]]:
+    return [
+        (next(iter(index["key"])), float(index["expireAfterSeconds"]))
+        for index in indexes
+        if "expireAfterSeconds" in index and len(index["key"]) == 1
+    ]
+
+
+def _expired(doc: RawBSONDocument, ttl, now: datetime) -> bool:
+    """Whether a TTL index of the target would already have removed ``doc``."""
+    if not ttl:
+        return False
+    decoded = bson.decode(doc.raw, DECODE)
+    for path, seconds in ttl:
+        value = decoded
+        for part in path.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        dates = [v for v in (value if isinstance(value, list) else [value]) if isinstance(v, datetime)]
+        if dates and min(dates) + timedelta(seconds=seconds) <= now:
+            return True
+    return False
+
+
+def index_differences(source: list[dict], target: list[dict]) -> list[str]:
+    wanted = {index["name"]: index for index in source}
+    present = {index["name"]: index for index in target}
+    differences = []
+    for name in sorted(set(wanted) | set(present)):
+        if name not in present:
+            differences.append(f"index {name} missing in the target")
+        elif name not in wanted:
+            differences.append(f"index {name} not in the source")
+        elif not same_index(wanted[name], present[name]):
+            differences.append(
+                f"index {name} differs: source {_comparable(index_spec(wanted[name]))}, "
+                f"target {_comparable(index_spec(present[name]))}"
+            )
+    return differences
+
+
+# -- domain invariants --------------------------------------------------------------------------
+def check_invariants(source, target: LiveSide) -> list[InvariantResult]:
+    """The application's promises, checked on the target; skipped when the collections are absent."""
+    results = []
+    names = target.names()
+    if {USERS, LEDGER} <= names:
+        ledger = _ledger(target.db)
+        users = list(target.db[USERS].find({}, {"points": 1}))
+        wrong = [
+            str(user["_id"]) for user in users if (user.get("points") or 0) != ledger.get(str(user["_id"]), 0)
+        ]
+        results.append(
+            InvariantResult(
+                "points equal the ledger",
+                "failed" if wrong else "ok",
+                f"{len(wrong)} of {len(users)} users differ (first: {', '.join(wrong[:SHOWN_IDS])})"
+                if wrong
+                else f"{len(users)} users",
+            )
+        )
+    else:
+        results.append(
+            InvariantResult("points equal the ledger", "skipped", f"{USERS} or {LEDGER} is not in the target")
+        )
+    for name in PER_USER_COLLECTIONS:
+        label = f"{name} per user"
+        if name not in names or name not in source.names():
+            results.append(InvariantResult(label, "skipped", f"{name} is not on both sides"))
+            continue
+        source_counts, target_counts = source.count_by_user(name), target.count_by_user(name)
+        wrong = sorted(
+            user
+            for user in set(source_counts) | set(target_counts)
+            if source_counts[user] != target_counts[user]
+        )
+        results.append(
+            InvariantResult(
+                label,
+                "failed" if wrong else "ok",
+                f"{len(wrong)} user(s) with other counts than in the source (first: {', '.join(wrong[:SHOWN_IDS])})"
+                if wrong
+                else f"{sum(target_counts.values())} documents over {len(target_counts)} users",
+            )
+        )
+    return results
+
+
+def _ledger(db) -> Counter:
+    pipeline = [{"$group": {"_id": "$user_id", "total": {"$sum": "$amount"}}}]
+    return Counter({str(row["_id"]): row["total"] for row in db[LEDGER].aggregate(pipeline)})
+
+
+# -- the report for people ----------------------------------------------------------------------
+def format_report(report: VerifyReport) -> str:
+    """A table that can be read at a glance, then the details of each difference."""
+    lines = [
+        f"source: {report.source} (database {report.source_db})",
+        f"target: {report.target} (database {report.target_db})",
+        "",
+        f"{'collection':<34} {'source':>8} {'target':>8} {'missing':>8} {'extra':>6} {'differ':>7} "
+        f"{'expired':>8}  indexes  options",
+    ]
+    for diff in report.collections:
+        lines.append(
+            f"{diff.name:<34} {diff.source_documents:>8} {diff.target_documents:>8} {diff.missing:>8} "
+            f"{diff.extra:>6} {diff.different:>7} {diff.expired:>8}  "
+            f"{'ok' if not diff.index_differences else 'DIFF':<7}  {'ok' if not diff.option_differences else 'DIFF'}"
+        )
+    details = []
+    for diff in report.collections:
+        for label, ids in (
+            ("missing in the target", diff.missing_ids),
+            ("extra in the target", diff.extra_ids),
+            ("different", diff.different_ids),
+            ("expired by TTL (not counted as missing)", diff.expired_ids),
+        ):
+            if ids:
+                details.append(f"  {diff.name}: {label}, first _ids: {', '.join(ids)}")
+        details += [f"  {diff.name}: {text}" for text in diff.index_differences + diff.option_differences]
+    if details:
+        lines += ["", "Differences:", *details]
+    lines += ["", "Invariants on the target:"]
+    lines += [f"  [{item.status:^7}] {item.name}: {item.detail}" for item in report.invariants]
+    lines += [
+        "",
+        f"Not compared: {', '.join(report.excluded) or 'nothing'} (the migration tools' own audit log).",
+        f"{report.documents} source documents compared in {report.seconds:.1f}s.",
+        "RESULT: IDENTICAL" if report.identical else "RESULT: DIFFERENCES FOUND",
+    ]
+    return "\n".join(lines)
