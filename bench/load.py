@@ -88,8 +88,9 @@ def _metrics(port: int, token: str) -> dict[str, float]:
     return totals
 
 
-def _counter(totals: dict[str, float], *fragments: str) -> float:
-    return sum(v for k, v in totals.items() if all(f in k for f in fragments))
+def _delta(before: dict[str, float], after: dict[str, float], name: str) -> float:
+    """How much a metric, summed over its labels and the workers, grew during a step."""
+    return after.get(name, 0.0) - before.get(name, 0.0)
 
 
 def _storage(server: EmbeddedMongo) -> dict:
@@ -170,7 +171,7 @@ def main(argv=None) -> int:
     parser.add_argument("--smoke", action="store_true", help="One short step of 5 users.")
     args = parser.parse_args(argv)
     steps = [5] if args.smoke else [int(s) for s in args.steps.split(",")]
-    seconds = 8 if args.smoke else args.seconds
+    seconds = 12 if args.smoke else args.seconds
     work = Path(tempfile.mkdtemp(prefix="sm-load-"))
     metrics_dir = work / "metrics"
     metrics_dir.mkdir()
@@ -209,20 +210,27 @@ def main(argv=None) -> int:
             step = _locust(port, users, seconds, work / f"step{users}", env)
             elapsed = time.monotonic() - started
             after = _metrics(port, token)
-            ops = _counter(after, "mongodb_command", "_count") - _counter(before, "mongodb_command", "_count")
+            ops = _delta(before, after, "studymaster_mongodb_command_duration_seconds_count")
             ops_per_second = ops / elapsed
-            live_p95 = step["endpoints"].get("GET /api/health/live/", {}).get("p95_ms") or 1
+            live_p95 = step["endpoints"].get("GET /api/health/live/", {}).get("p95_ms")
             step.update(
                 users=users,
                 seconds=round(elapsed, 1),
                 mongodb_ops_per_second=round(ops_per_second, 1),
                 m0_budget_share=round(ops_per_second / M0_OPS_PER_SECOND, 2),
                 active_users_m0_holds=int(M0_OPS_PER_SECOND / (ops_per_second / users)) if ops else None,
-                pool_checkouts=_counter(after, "pool_checkout") - _counter(before, "pool_checkout"),
-                pool_waits=_counter(after, "pool_wait") - _counter(before, "pool_wait"),
+                pool_checkouts=_delta(before, after, "studymaster_mongodb_pool_checkouts_total"),
+                pool_wait_seconds=round(
+                    _delta(before, after, "studymaster_mongodb_pool_checkout_wait_seconds_sum"), 3
+                ),
+                pool_checkout_failures=_delta(
+                    before, after, "studymaster_mongodb_pool_checkout_failures_total"
+                ),
                 connections_max=WORKERS * POOL_SIZE,
+                live_p95_ms=live_p95,
                 p95_ratio_to_live={
-                    name: round(row["p95_ms"] / live_p95, 1) for name, row in step["endpoints"].items()
+                    name: round(row["p95_ms"] / live_p95, 1) if live_p95 else None
+                    for name, row in step["endpoints"].items()
                 },
             )
             results.append(step)
@@ -274,14 +282,15 @@ def render(report: dict) -> str:
             f"\n{step['users']} users, {step['seconds']} s: {step['requests']} requests, {step['errors']} errors, "
             f"{step['rps']} req/s, MongoDB {step['mongodb_ops_per_second']} ops/s "
             f"({step['m0_budget_share']:.0%} of M0's ~100/s; M0 holds ~{step['active_users_m0_holds']} such users), "
-            f"pool checkouts {step['pool_checkouts']:.0f}, waits {step['pool_waits']:.0f}, "
+            f"pool checkouts {step['pool_checkouts']:.0f} (waited {step['pool_wait_seconds']} s in all, "
+            f"{step['pool_checkout_failures']:.0f} failed), "
             f"connections <= {step['connections_max']} of {M0_CONNECTIONS}"
         )
-        lines.append(f"  {'endpoint':<28} {'p50':>7} {'p95':>7} {'p99':>7} {'fail':>5} {'p95/live':>8}")
+        lines.append(f"  {'endpoint':<36} {'p50':>7} {'p95':>7} {'p99':>7} {'fail':>5} {'p95/live':>8}")
         for name, row in sorted(step["endpoints"].items()):
             lines.append(
-                f"  {name:<28} {row['p50_ms']:>7.0f} {row['p95_ms']:>7.0f} {row['p99_ms']:>7.0f} "
-                f"{row['failures']:>5} {step['p95_ratio_to_live'][name]:>8.1f}"
+                f"  {name:<36} {row['p50_ms']:>7.0f} {row['p95_ms']:>7.0f} {row['p99_ms']:>7.0f} "
+                f"{row['failures']:>5} {step['p95_ratio_to_live'][name] or 0:>8.1f}"
             )
     storage = report["storage"]
     lines.append(

@@ -54,6 +54,6 @@ class Learner(HttpUser):
     def stats(self):
         self.client.get("/api/stats/")
 
-    @task(1)
+    @task(2)
     def live(self):
         self.client.get("/api/health/live/")

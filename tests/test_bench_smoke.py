@@ -1,0 +1,66 @@
+"""Smoke runs of `make bench` and `make load`: seconds, not minutes. They measure and report;
+they assert that the harness ran and reported every figure, never a timing."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+pytestmark = [
+    pytest.mark.bench,
+    pytest.mark.slow,
+    pytest.mark.embedded_only("benchmarks run on their own embedded servers"),
+]
+
+
+def _run(module: str) -> dict:
+    before = set((ROOT / "bench" / "results").glob("*.json"))
+    result = subprocess.run(
+        [sys.executable, "-m", module, "--smoke"],
+        cwd=ROOT,
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    written = sorted(set((ROOT / "bench" / "results").glob("*.json")) - before)
+    assert len(written) == 1, result.stdout
+    report = json.loads(written[0].read_text())
+    written[0].unlink()
+    return report
+
+
+def test_migration_bench_smoke_reports_ratios_and_rss():
+    report = _run("bench.migration")
+    assert report["smoke"] is True
+    for result in report["sizes"].values():
+        for kind in ("export", "import", "verify"):
+            row = result[kind]
+            assert row["floor"]["seconds"] > 0 and row["command"]["seconds"] > 0
+            assert row["ratio"] == pytest.approx(
+                row["floor"]["seconds"] / row["command"]["seconds"], abs=0.01
+            )
+            assert row["command"]["peak_rss_mb"] > 10
+    assert set(report["rss_growth"]) == {"export", "import", "verify"}
+
+
+def test_load_smoke_reports_every_endpoint_without_errors():
+    report = _run("bench.load")
+    (step,) = report["steps"]
+    assert step["errors"] == 0, step["endpoints"]
+    names = set(step["endpoints"])
+    for endpoint in (
+        "POST /api/sessions/",
+        "GET /api/me/",
+        "GET /api/leaderboard/?period=week",
+        "GET /api/health/live/",
+    ):
+        assert endpoint in names
+    assert step["mongodb_ops_per_second"] > 0
+    assert report["storage"]["bytes_per_1000_sessions"] > 0
