@@ -137,14 +137,3 @@ def django_db_modify_db_settings(django_test_server):
     database.setdefault("TEST", {})["NAME"] = (
         f"{TEST_DB_PREFIX}{settings.MONGODB_DB_NAME}_{uuid.uuid4().hex[:8]}"
     )
-
-
-@pytest.fixture
-def atlas_db_2(atlas_server):
-    """A second empty database on the Atlas-like server (app user), for tests that need two targets."""
-    if REAL_SERVER_URI:
-        yield from _reserve(REAL_SERVER_URI, f"{TEST_DB_PREFIX}atlas_{uuid.uuid4().hex[:12]}")
-        return
-    yield from _reserve(
-        atlas_server.uri(ATLAS_APP), ATLAS_APP_DATABASES[1], admin_uri=atlas_server.uri(ATLAS_ADMIN)
-    )
