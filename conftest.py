@@ -172,14 +172,3 @@ def browser():
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
-
-
-@pytest.fixture
-def atlas_db_2(atlas_server):
-    """A second empty database on the Atlas-like server (app user), for tests that need two targets."""
-    if REAL_SERVER_URI:
-        yield from _reserve(REAL_SERVER_URI, f"{TEST_DB_PREFIX}atlas_{uuid.uuid4().hex[:12]}")
-        return
-    yield from _reserve(
-        atlas_server.uri(ATLAS_APP), ATLAS_APP_DATABASES[1], admin_uri=atlas_server.uri(ATLAS_ADMIN)
-    )

@@ -300,7 +300,9 @@ def check_dump(dump: Dump, *, progress: Progress | None = None) -> dict:
             if not expected:
                 _decode_or_raise(raw, files.bson_path, content.bytes)
             content.add(raw)
-            progress.update(f"checking {name}", content.count, content.bytes)
+            progress.update(
+                f"checking {name}", content.count, content.bytes, expected["documents"] if expected else None
+            )
         if expected and (content.count, content.hexdigest()) != (
             expected["documents"],
             expected["content_hash"],

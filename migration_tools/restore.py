@@ -191,7 +191,7 @@ def import_dump(
     propagate. Conflicts do not raise: they are counted in the report.
     """
     progress = progress or Progress()
-    check_dump(dump, progress=progress)
+    checked = check_dump(dump, progress=progress)
     db = client[target_db]
     report = ImportReport(
         dump_db=dump.db_name,
@@ -230,6 +230,7 @@ def import_dump(
                 batch_bytes=batch_bytes,
                 progress=progress,
                 fresh=result.created,
+                total=checked[name]["documents"],
             )
         _import_indexes(
             db,
@@ -265,7 +266,9 @@ def _batches(files: CollectionFiles, batch_bytes: int):
         yield batch
 
 
-def _import_documents(db, files, result: CollectionImport, *, dry_run, batch_bytes, progress, fresh) -> None:
+def _import_documents(
+    db, files, result: CollectionImport, *, dry_run, batch_bytes, progress, fresh, total: int
+) -> None:
     collection = db.get_collection(files.name, codec_options=RAW)
     done_bytes = 0
     for batch in _batches(files, batch_bytes):
@@ -281,7 +284,7 @@ def _import_documents(db, files, result: CollectionImport, *, dry_run, batch_byt
             result.inserted += len(batch)
         elif batch:
             _insert_batch(collection, batch, result)
-        progress.update(files.name, result.dump_documents, done_bytes)
+        progress.update(files.name, result.dump_documents, done_bytes, total)
 
 
 def _insert_batch(collection, batch: list[RawBSONDocument], result: CollectionImport) -> None:

@@ -411,7 +411,9 @@ def format_report(report: VerifyReport) -> str:
     lines += [f"  [{item.status:^7}] {item.name}: {item.detail}" for item in report.invariants]
     lines += [
         "",
-        f"Not compared: {', '.join(report.excluded) or 'nothing'} (the migration tools' own audit log).",
+        f"Not compared: {', '.join(report.excluded)} (the migration tools' own audit log)."
+        if report.excluded
+        else "Every collection compared.",
         f"{report.documents} source documents compared in {report.seconds:.1f}s.",
         "RESULT: IDENTICAL" if report.identical else "RESULT: DIFFERENCES FOUND",
     ]

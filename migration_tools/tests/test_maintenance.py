@@ -26,10 +26,11 @@ def test_writes_pass_through_when_maintenance_is_off(client):
 
 
 def test_maintenance_mode_is_read_from_the_environment(monkeypatch):
-    from studymaster.settings.base import configure
+    from studymaster.settings import base
 
+    configure = base.configure
     monkeypatch.setenv("MAINTENANCE_MODE", "1")
-    namespace = {}
+    namespace = {name: value for name, value in vars(base).items() if name.isupper()}
     configure(namespace, debug=False, secret_key="x", mongodb_uri="mongodb://127.0.0.1/", allowed_hosts=[])
     assert namespace["MAINTENANCE_MODE"] is True
     monkeypatch.setenv("MAINTENANCE_MODE", "0")
