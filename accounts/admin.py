@@ -6,16 +6,32 @@ SecantusDB defect B (DESIGN.md section 2): Permission's default ordering sorts o
 content type, so the permission widgets of the user and group forms order by local fields.
 """
 
+from urllib.parse import urlencode
+
 from django.contrib import admin
 from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import UserChangeForm
 from django.contrib.auth.models import Group, Permission
+from django.urls import reverse
+from django.utils.html import format_html
 
 from accounts.models import User
 from accounts.services import email_normalize
+from gamification.selectors import current_streak_get
 
-PROGRESS_FIELDS = ("points", "level", "current_streak", "longest_streak", "total_minutes", "session_count")
+PROGRESS_FIELDS = (
+    "points",
+    "level",
+    "current_streak_today",
+    "longest_streak",
+    "last_study_date",
+    "total_minutes",
+    "session_count",
+)
+# Named by string, not imported: sessions_app depends on accounts, not the other way round.
+STUDY_SESSION_VIEW_PERMISSION = "sessions_app.view_studysession"
+STUDY_SESSION_CHANGELIST = "admin:sessions_app_studysession_changelist"
 
 
 def permissions_by_local_fields():
@@ -43,7 +59,7 @@ class UserAdmin(DjangoUserAdmin):
         "display_name",
         "points",
         "level",
-        "current_streak",
+        "current_streak_today",
         "session_count",
         "is_staff",
         "is_active",
@@ -52,12 +68,43 @@ class UserAdmin(DjangoUserAdmin):
     list_filter = ("is_staff", "is_superuser", "is_active", "leaderboard_opt_out", "time_zone", "date_joined")
     search_fields = ("username", "email", "display_name")
     ordering = ("username",)
-    readonly_fields = (*PROGRESS_FIELDS, "last_login", "date_joined")
+    readonly_fields = (*PROGRESS_FIELDS, "study_sessions", "last_login", "date_joined")
     fieldsets = (
         *DjangoUserAdmin.fieldsets,
         ("Profile", {"fields": ("display_name", "time_zone", "leaderboard_opt_out")}),
         ("Progress (read-only; points change through the ledger)", {"fields": PROGRESS_FIELDS}),
     )
+
+    @admin.display(description="current streak")
+    def current_streak_today(self, user: User) -> int:
+        # As shown to the learner: 0 once a whole local day passed without a session.
+        return current_streak_get(user=user)
+
+    @admin.display(description="study sessions")
+    def study_sessions(self, user: User) -> str:
+        """A link to the study session list, filtered to this user."""
+        query = urlencode({"user__id__exact": str(user.pk)})
+        return format_html(
+            '<a href="{}?{}">{} study sessions</a>',
+            reverse(STUDY_SESSION_CHANGELIST),
+            query,
+            user.session_count,
+        )
+
+    def _may_view_study_sessions(self, request) -> bool:
+        return request.user.has_perm(STUDY_SESSION_VIEW_PERMISSION)
+
+    def get_list_display(self, request):
+        list_display = super().get_list_display(request)
+        if self._may_view_study_sessions(request):
+            return (*list_display, "study_sessions")
+        return list_display
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or not self._may_view_study_sessions(request):
+            return fieldsets
+        return (*fieldsets, ("Study sessions", {"fields": ("study_sessions",)}))
 
 
 admin.site.unregister(Group)

@@ -32,6 +32,9 @@ class User(AbstractUser):
     longest_streak = models.PositiveIntegerField(default=0)
     total_minutes = models.PositiveIntegerField(default=0)
     session_count = models.PositiveIntegerField(default=0)
+    # The latest local date with a session: with it, the current streak shown is correct as of
+    # any later day without a write (gamification.selectors.current_streak_get).
+    last_study_date = models.DateField(null=True, blank=True)
 
     class Meta:
         db_table = "accounts_user"
@@ -40,6 +43,14 @@ class User(AbstractUser):
             # without regard to case. Users without an email (createsuperuser) are exempt.
             models.UniqueConstraint(
                 fields=["email"], condition=models.Q(email__gt=""), name="accounts_user_email_unique"
+            ),
+        ]
+        indexes = [
+            # The all-time leaderboard (gamification.selectors.leaderboard_list): equality on the
+            # opt-out and active flags, then sorted by points and username, so no in-memory sort.
+            models.Index(
+                fields=["leaderboard_opt_out", "is_active", "-points", "username"],
+                name="accounts_user_leaderboard",
             ),
         ]
 

@@ -8,6 +8,7 @@ from rest_framework import serializers
 from accounts.models import User, validate_time_zone
 from accounts.services import PROFILE_WRITABLE_FIELDS
 from gamification.rules import points_to_next_level
+from gamification.selectors import current_streak_get
 
 # Long enough for any passphrase, short enough that hashing it is no denial of service.
 PASSWORD_MAX_LENGTH = 256
@@ -74,6 +75,8 @@ class ProfileUpdateInputSerializer(serializers.Serializer):
 
 class ProfileOutputSerializer(serializers.ModelSerializer):
     points_to_next_level = serializers.SerializerMethodField()
+    # The stored streak is exact as of the last change only; this one is as of now.
+    current_streak = serializers.SerializerMethodField()
 
     class Meta:
         model = User
@@ -95,3 +98,6 @@ class ProfileOutputSerializer(serializers.ModelSerializer):
 
     def get_points_to_next_level(self, user: User) -> int:
         return points_to_next_level(user.points)
+
+    def get_current_streak(self, user: User) -> int:
+        return current_streak_get(user=user)

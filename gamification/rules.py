@@ -66,6 +66,18 @@ def current_streak(study_days, *, today: datetime.date) -> int:
     return length
 
 
+def current_streak_as_of(stored: int, *, last_study_date: datetime.date | None, today: datetime.date) -> int:
+    """The current streak on ``today``, from what was stored at the user's last change.
+
+    The stored streak is the run that ends on ``last_study_date`` (the latest study day), or 0.
+    Nothing changes it until the user studies again, except time: it survives the next local
+    day and is 0 once a whole local day has passed without a session.
+    """
+    if last_study_date is None or today - last_study_date > datetime.timedelta(days=1):
+        return 0
+    return stored
+
+
 # Periods: a local calendar day, or an ISO week starting on Monday, in the user's time zone.
 
 

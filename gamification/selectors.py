@@ -14,13 +14,23 @@ from gamification.db import mongo_call
 from gamification.models import Achievement, Badge, PointsEntry, Quest, QuestProgress, UserBadge
 
 
-def user_progress_get(*, user: User) -> dict:
+def current_streak_get(*, user: User, now: datetime.datetime | None = None) -> int:
+    """The user's current streak as of ``now`` in their time zone, from the user document alone.
+
+    The one place that turns the stored streak into the one to show: 0 once a whole local
+    day has passed since ``last_study_date``, with no write and no extra operation.
+    """
+    today = (now or timezone.now()).astimezone(zoneinfo.ZoneInfo(user.time_zone)).date()
+    return rules.current_streak_as_of(user.current_streak, last_study_date=user.last_study_date, today=today)
+
+
+def user_progress_get(*, user: User, now: datetime.datetime | None = None) -> dict:
     """The progress shown with the profile, read from the user document (no extra operation)."""
     return {
         "points": user.points,
         "level": user.level,
         "points_to_next_level": rules.points_to_next_level(user.points),
-        "current_streak": user.current_streak,
+        "current_streak": current_streak_get(user=user, now=now),
         "longest_streak": user.longest_streak,
         "total_minutes": user.total_minutes,
         "session_count": user.session_count,

@@ -186,13 +186,23 @@ def points_adjust(*, user: User, amount: int, note: str, staff_username: str) ->
 def streak_recompute(
     *, user: User, study_days, today: datetime.date, batch: ProgressBatch | None = None
 ) -> tuple[int, int]:
-    """Set the current and longest streak from the SET of local study days; return them."""
+    """Set the current and longest streak and the last study day from the SET of local study days.
+
+    Returns (current, longest).
+    """
+    study_days = set(study_days)
     current = rules.current_streak(study_days, today=today)
     longest = rules.longest_streak(study_days)
+    last_study_date = max(study_days, default=None)
 
     def write(target: ProgressBatch) -> tuple[int, int]:
-        target.user_set.update(current_streak=current, longest_streak=longest)
+        target.user_set.update(
+            current_streak=current,
+            longest_streak=longest,
+            last_study_date=db_date(last_study_date) if last_study_date else None,
+        )
         user.current_streak, user.longest_streak = current, longest
+        user.last_study_date = last_study_date
         return current, longest
 
     return _in_batch(user, batch, write)

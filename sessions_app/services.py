@@ -235,10 +235,11 @@ def study_session_delete(*, user: User, session_id, now: datetime.datetime | Non
 
 
 def study_streak_refresh(*, user: User, now: datetime.datetime | None = None) -> tuple[int, int]:
-    """Recompute the user's streaks as of ``now`` (a streak ends once a whole local day passes).
+    """Recompute the user's stored streaks and last study date from their sessions, as of ``now``.
 
-    The stored current streak is exact as of the user's last change; a daily run of this
-    (``manage.py refresh_streaks``) zeroes the streaks of users who stopped studying.
+    Maintenance only (``manage.py refresh_streaks``): what is shown derives the current
+    streak as of now from the stored one and ``last_study_date``
+    (``gamification.selectors.current_streak_get``), so nothing has to run daily.
     """
     now = now or timezone.now()
     today = now.astimezone(zoneinfo.ZoneInfo(user.time_zone)).date()

@@ -1,8 +1,11 @@
 """GET/PATCH/DELETE /api/me/: the profile of request.user, and nobody else's."""
 
+import zoneinfo
+
 import pytest
 from django.contrib.admin.models import ADDITION, LogEntry
 from django.contrib.contenttypes.models import ContentType
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import User
@@ -28,8 +31,15 @@ PROFILE_FIELDS = {
 
 def test_me_returns_the_profile_with_progress_and_level_arithmetic():
     user = user_create(username="ada", display_name="Ada L.", time_zone="Europe/London")
+    today_in_london = timezone.now().astimezone(zoneinfo.ZoneInfo("Europe/London")).date()
     User.objects.filter(pk=user.pk).update(
-        points=250, level=2, current_streak=3, longest_streak=9, total_minutes=250, session_count=7
+        points=250,
+        level=2,
+        current_streak=3,
+        longest_streak=9,
+        last_study_date=today_in_london,
+        total_minutes=250,
+        session_count=7,
     )
     client, _ = client_for(user)
     body = client.get("/api/me/").json()

@@ -48,6 +48,22 @@ def test_streaks_derive_from_the_set_of_study_days():
     assert current_streak(set(), today=today) == 0
 
 
+def test_the_stored_current_streak_is_shown_until_a_whole_day_passes():
+    import datetime
+
+    from gamification.rules import current_streak, current_streak_as_of
+
+    days = _days(17, 18, 19)
+    stored = current_streak(days, today=datetime.date(2026, 11, 19))
+    assert stored == 3
+    for today, expected in [(19, 3), (20, 3), (21, 0), (30, 0)]:
+        today = datetime.date(2026, 11, today)
+        shown = current_streak_as_of(stored, last_study_date=max(days), today=today)
+        # The same as recomputing from the study days on that day.
+        assert shown == current_streak(days, today=today) == expected, today
+    assert current_streak_as_of(0, last_study_date=None, today=datetime.date(2026, 11, 20)) == 0
+
+
 def test_periods_are_local_days_and_iso_weeks_starting_monday():
     import datetime
 

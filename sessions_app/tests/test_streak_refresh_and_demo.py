@@ -30,6 +30,7 @@ def test_refresh_ends_a_streak_after_a_whole_day_without_study():
     assert study_streak_refresh(user=user, now=now) == (0, 2)
     user.refresh_from_db()
     assert (user.current_streak, user.longest_streak) == (0, 2)
+    assert user.last_study_date == StudySession.objects.filter(user=user).latest("started_at").local_date
 
 
 def test_refresh_streaks_command_reports_the_streaks_it_ended():
@@ -51,4 +52,7 @@ def test_seed_demo_makes_learners_with_history_and_keeps_every_invariant():
     for user in User.objects.all():
         assert user.points == ledger_sum(user), user.username
         assert user.session_count == StudySession.objects.filter(user=user).count()
+        local_dates = StudySession.objects.filter(user=user).values_list("local_date", flat=True)
+        assert user.last_study_date == max(local_dates, default=None), user.username
+    assert User.objects.filter(last_study_date__isnull=False).count() >= 3
     assert User.objects.filter(leaderboard_opt_out=False).exists()

@@ -5,7 +5,10 @@ from sessions_app.services import study_streak_refresh
 
 
 class Command(BaseCommand):
-    help = "Recompute current streaks as of now (run daily): a streak ends once a whole local day passes."
+    help = (
+        "Maintenance: recompute stored streaks and last study dates from the study sessions. "
+        "Not needed for correctness: the API derives the current streak as of now."
+    )
 
     def handle(self, *args, **options):
         changed = 0
