@@ -28,3 +28,31 @@ def test_time_zone_must_be_iana():
     user = User(username="kim", time_zone="Mars/Olympus")
     with pytest.raises(ValidationError, match="IANA"):
         user.full_clean(exclude=["password"])
+
+
+def _index_names(plan) -> set[str]:
+    """Every index an explain plan scans, at any depth (plans nest differently across servers)."""
+    if isinstance(plan, dict):
+        found = {plan["indexName"]} if "indexName" in plan else set()
+        return found.union(*(_index_names(value) for value in plan.values()))
+    if isinstance(plan, list):
+        return set().union(*(_index_names(value) for value in plan))
+    return set()
+
+
+def test_migrate_created_the_leaderboard_index_and_the_leaderboard_query_can_use_it():
+    index_info = connection.database["accounts_user"].index_information()
+    assert index_info["accounts_user_leaderboard"]["key"] == [
+        ("leaderboard_opt_out", 1),
+        ("is_active", 1),
+        ("points", -1),
+        ("username", 1),
+    ]
+    # The filter and sort of gamification.selectors.leaderboard_list(period="all").
+    plan = (
+        connection.database["accounts_user"]
+        .find({"leaderboard_opt_out": False, "is_active": True, "points": {"$gt": 0}})
+        .sort([("points", -1), ("username", 1)])
+        .explain()
+    )
+    assert "accounts_user_leaderboard" in _index_names(plan["queryPlanner"]["winningPlan"])
