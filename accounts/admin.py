@@ -13,6 +13,7 @@ from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import UserChangeForm
 from django.contrib.auth.models import Group, Permission
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils.html import format_html
 
@@ -85,10 +86,11 @@ class UserAdmin(DjangoUserAdmin):
         """A link to the study session list, filtered to this user."""
         query = urlencode({"user__id__exact": str(user.pk)})
         return format_html(
-            '<a href="{}?{}">{} study sessions</a>',
+            '<a href="{}?{}">{} study session{}</a>',
             reverse(STUDY_SESSION_CHANGELIST),
             query,
             user.session_count,
+            pluralize(user.session_count),
         )
 
     def _may_view_study_sessions(self, request) -> bool:

@@ -1,6 +1,8 @@
 """The admin on MongoDB: staff with view permissions get in (defect A), the user and group
 forms load (defect B), and progress fields cannot be edited."""
 
+import datetime
+
 import pytest
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import Group, Permission
@@ -9,6 +11,7 @@ from django.test import Client
 from accounts.backends import PermissionReadingBackend
 from accounts.models import User
 from accounts.tests.factories import user_create
+from sessions_app.tests.factories import log_session
 
 pytestmark = pytest.mark.django_db
 
@@ -133,3 +136,44 @@ def test_the_changelist_filters_and_searches(learner):
     response = client.get("/admin/accounts/user/", {"leaderboard_opt_out__exact": "1"})
     assert response.status_code == 200
     assert list(response.context["cl"].result_list) == [User.objects.get(username="grace")]
+
+
+def _staff_with(*codenames: str) -> User:
+    staff = user_create(is_staff=True)
+    staff.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+    return staff
+
+
+def test_the_user_list_links_each_user_to_their_study_sessions(learner):
+    other = user_create(username="grace")
+    log_session(learner, subject="Astronomy", ago=datetime.timedelta(hours=2))
+    log_session(other, subject="Calligraphy", ago=datetime.timedelta(hours=2))
+    client = _admin_client(_staff_with("view_user", "view_studysession"))
+    html = client.get("/admin/accounts/user/", {"q": "ada-learner"}).content.decode()
+    link = f"/admin/sessions_app/studysession/?user__id__exact={learner.pk}"
+    assert f'href="{link}"' in html and ">1 study session<" in html
+    change_page = client.get(f"/admin/accounts/user/{learner.pk}/change/").content.decode()
+    assert f'href="{link}"' in change_page
+    sessions = client.get(link)
+    assert sessions.status_code == 200
+    assert [session.subject for session in sessions.context["cl"].result_list] == ["Astronomy"]
+
+
+def test_the_study_sessions_link_needs_the_permission_to_view_them(learner):
+    client = _admin_client(_staff_with("view_user"))
+    assert "/admin/sessions_app/studysession/" not in client.get("/admin/accounts/user/").content.decode()
+    change_page = client.get(f"/admin/accounts/user/{learner.pk}/change/").content.decode()
+    assert "/admin/sessions_app/studysession/" not in change_page
+
+
+def test_the_admin_shows_the_current_streak_as_of_today(learner):
+    # Stored at the last change three days ago; a whole day has passed since without a session.
+    three_days_ago = datetime.date.today() - datetime.timedelta(days=3)
+    User.objects.filter(pk=learner.pk).update(
+        current_streak=5, longest_streak=5, last_study_date=three_days_ago
+    )
+    client = _admin_client(user_create(is_staff=True, is_superuser=True))
+    response = client.get("/admin/accounts/user/", {"q": "ada-learner"})
+    [row] = response.context["cl"].result_list
+    assert response.context["cl"].model_admin.current_streak_today(row) == 0
+    assert '<td class="field-current_streak_today">0</td>' in response.content.decode()
