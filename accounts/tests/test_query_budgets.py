@@ -2,10 +2,13 @@
 the access token) is 1 operation; the throttles' counter upserts are counted too.
 The figures are listed in docs/api.md."""
 
+import datetime
+
 import pytest
 from rest_framework.test import APIClient
 
 from accounts.tests.factories import PASSWORD, client_for, user_create
+from sessions_app.tests.factories import log_session
 
 pytestmark = pytest.mark.django_db
 
@@ -81,3 +84,14 @@ def test_schema_and_docs_cost_nothing(django_assert_max_num_queries):
     with django_assert_max_num_queries(0):
         assert APIClient().get("/api/schema/").status_code == 200
         assert APIClient().get("/api/docs/").status_code == 200
+
+
+def test_account_delete_costs_10_however_long_the_history(ada, django_assert_max_num_queries):
+    for days_ago in range(1, 6):
+        log_session(ada, minutes=30, ago=datetime.timedelta(days=days_ago))
+    client, _ = client_for(ada)
+    # authentication, then one delete per collection that holds the user's data: sessions,
+    # ledger, badges, quest progress, achievements, admin log, groups, permissions, the user
+    with django_assert_max_num_queries(10):
+        response = client.delete("/api/me/", {"password": PASSWORD}, format="json")
+    assert response.status_code == 204
