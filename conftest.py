@@ -8,6 +8,7 @@ tests marked ``embedded_only`` are skipped with their reason.
 
 from __future__ import annotations
 
+import datetime
 import os
 import uuid
 from dataclasses import dataclass
@@ -172,3 +173,21 @@ def browser():
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
+
+
+# A Wednesday afternoon in UTC: hours before it and after it stay in the same day and ISO week.
+MIDWEEK = datetime.datetime(2026, 11, 25, 15, 0, tzinfo=datetime.UTC)
+
+
+@pytest.fixture
+def midweek_clock(monkeypatch):
+    """Django's clock moved to MIDWEEK, running at real speed from there.
+
+    Tests that log study sessions "hours ago" would otherwise cross midnight, or Monday's week
+    boundary, when the suite runs in the small hours (UTC), and quests count only open periods.
+    """
+    from django.utils import timezone
+
+    real_now = timezone.now
+    offset = MIDWEEK - real_now()
+    monkeypatch.setattr(timezone, "now", lambda: real_now() + offset)
