@@ -48,7 +48,6 @@ WRITE_CONCERN_ERRORS = {
 }
 # Every command logging a study session sends, in order (the first aggregate is the JWT's user read).
 LOG_COMMANDS = ["aggregate", "insert", "findAndModify", "update", "commitTransaction"]
-DELETE_COMMANDS = ["findAndModify", "aggregate", "insert", "commitTransaction"]
 WRITE_COMMANDS = ["insert", "findAndModify", "update", "commitTransaction"]
 UNAVAILABLE = {
     "code": "database_unavailable",
@@ -94,8 +93,13 @@ def _assert_whole(user, *, sessions: int | None = None) -> list[StudySession]:
 # -- POST /api/sessions/ -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("command", LOG_COMMANDS)
-@pytest.mark.parametrize("fault", list(TRANSIENT))
+# Each command of the log meets a closed connection and one of the failover codes.
+ONCE = [(command, "closeConnection") for command in LOG_COMMANDS] + list(
+    zip(LOG_COMMANDS, ["code91", "code189", "code11600", "code91", "code189"], strict=True)
+)
+
+
+@pytest.mark.parametrize(("command", "fault"), ONCE)
 def test_log_rides_out_one_transient_failure_of_each_command(failpoints, fault, command):
     user = make_user()
     failpoints.fail(command, **TRANSIENT[fault])
@@ -104,7 +108,7 @@ def test_log_rides_out_one_transient_failure_of_each_command(failpoints, fault, 
     _assert_whole(user, sessions=1)
 
 
-@pytest.mark.parametrize("command", WRITE_COMMANDS)
+@pytest.mark.parametrize("command", ["insert", "commitTransaction"])
 def test_log_rides_out_a_failure_repeated_inside_the_transaction(failpoints, command):
     """with_transaction reruns the whole transaction (or the commit): still exactly one session."""
     user = make_user()
@@ -113,7 +117,7 @@ def test_log_rides_out_a_failure_repeated_inside_the_transaction(failpoints, com
     _assert_whole(user, sessions=1)
 
 
-@pytest.mark.parametrize("fault", list(TRANSIENT))
+@pytest.mark.parametrize("fault", ["closeConnection", "code11600"])
 def test_log_failing_past_the_drivers_retry_answers_503_and_the_keyed_retry_logs_once(failpoints, fault):
     user = make_user()
     client = api_client_for(user)
@@ -189,8 +193,15 @@ def _logged_user():
     return user, session
 
 
-@pytest.mark.parametrize("command", DELETE_COMMANDS)
-@pytest.mark.parametrize("fault", ["closeConnection", "code11600"])
+@pytest.mark.parametrize(
+    ("command", "fault"),
+    [
+        ("findAndModify", "closeConnection"),
+        ("aggregate", "code11600"),
+        ("insert", "code189"),
+        ("commitTransaction", "closeConnection"),
+    ],
+)
 def test_delete_rides_out_one_transient_failure(failpoints, fault, command):
     user, session = _logged_user()
     client = api_client_for(user)
@@ -235,8 +246,9 @@ def test_delete_that_fails_takes_nothing_back_and_the_retry_deletes_once(failpoi
 READS = ["/api/me/", "/api/leaderboard/", "/api/leaderboard/?period=all"]
 
 
-@pytest.mark.parametrize("url", READS)
-@pytest.mark.parametrize("fault", ["closeConnection", "code189"])
+@pytest.mark.parametrize(
+    ("url", "fault"), list(zip(READS, ["closeConnection", "code189", "code91"], strict=True))
+)
 def test_reads_ride_out_one_failure_and_answer_503_when_it_lasts(failpoints, fault, url):
     user, _ = _logged_user()
     client = api_client_for(user)
