@@ -27,6 +27,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.utils import get_md5_hash_password
 
 from accounts.models import RevokedToken, User
+from gamification.db import run_in_transaction
 
 PROFILE_WRITABLE_FIELDS = ("display_name", "time_zone", "leaderboard_opt_out", "email")
 
@@ -187,4 +188,6 @@ def user_delete(*, user: User, password: str) -> None:
     Raises ValidationError on ``password`` when it is not the account's password."""
     if not user.check_password(password):
         raise ValidationError({"password": "The password is not correct."})
-    user.delete()
+    # One transaction: a failure midway must not leave the user without its sessions or ledger.
+    pk = user.pk  # user.delete() clears it; a rerun of the transaction deletes by pk
+    run_in_transaction(lambda: User.objects.filter(pk=pk).delete())

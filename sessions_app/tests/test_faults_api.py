@@ -24,6 +24,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from gamification import db as gamification_db
+from gamification.models import Achievement, PointsEntry, QuestProgress, UserBadge
 from gamification.services import catalog_cache_clear
 from gamification.tests.factories import ledger_sum
 from sessions_app.models import StudySession
@@ -346,3 +347,36 @@ def test_a_log_in_flight_when_the_server_crashes_is_logged_once_after_the_keyed_
         assert retry.json() == response.json()
     _assert_whole(user, sessions=1)
     assert client.get("/api/me/").json()["session_count"] == 1
+
+
+# -- DELETE /api/me/ ---------------------------------------------------------------------------
+
+
+def _owned(user) -> dict[str, int]:
+    """How many documents of each per-user collection belong to ``user``."""
+    models = (StudySession, PointsEntry, UserBadge, QuestProgress, Achievement)
+    return {model.__name__: model.objects.filter(user_id=user.pk).count() for model in models}
+
+
+@pytest.mark.parametrize("skip", [0, 2, 4])
+def test_deleting_the_account_fails_whole_or_not_at_all_and_the_retry_deletes_it(failpoints, skip):
+    """The cascade is one transaction: a refusal after ``skip`` deletes leaves everything."""
+    user, _ = _logged_user()
+    client = api_client_for(user)
+    owned = _owned(user)
+    assert owned["StudySession"] == 1 and owned["PointsEntry"] >= 1 and owned["Achievement"] >= 1
+    failpoints.client.admin.command(
+        "configureFailPoint",
+        "failCommand",
+        mode={"skip": skip},
+        data={"failCommands": ["delete"], "errorCode": 8000, "appName": failpoints.app_name},
+    )
+    response = client.delete("/api/me/", {"password": "a-long-passphrase"}, format="json")
+    failpoints.off()
+    assert response.status_code == 500
+    assert response.json() == GENERIC_500
+    assert _owned(user) == owned
+    _assert_whole(user, sessions=1)
+    assert client.delete("/api/me/", {"password": "a-long-passphrase"}, format="json").status_code == 204
+    assert not type(user).objects.filter(pk=user.pk).exists()
+    assert set(_owned(user).values()) == {0}
