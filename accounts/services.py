@@ -28,6 +28,7 @@ from rest_framework_simplejwt.utils import get_md5_hash_password
 
 from accounts.models import RevokedToken, User
 from gamification.db import run_in_transaction
+from studymaster.retry import retry_idempotent
 
 PROFILE_WRITABLE_FIELDS = ("display_name", "time_zone", "leaderboard_opt_out", "email")
 
@@ -156,7 +157,7 @@ def password_change(*, user: User, old_password: str, new_password: str) -> dict
         raise ValidationError({"old_password": "The current password is not correct."})
     _password_check(new_password, user=user, field="new_password")
     user.set_password(new_password)
-    User.objects.filter(pk=user.pk).update(password=user.password)
+    _user_fields_set(user.pk, password=user.password)
     return token_pair_for_user(user=user)
 
 
@@ -175,12 +176,18 @@ def user_profile_update(*, user: User, changes: dict) -> User:
     if not changes:
         return user
     try:
-        User.objects.filter(pk=user.pk).update(**changes)
+        _user_fields_set(user.pk, **changes)
     except IntegrityError:
         raise ValidationError({"email": "A user with that email already exists."}) from None
     for field, value in changes.items():
         setattr(user, field, value)
     return user
+
+
+@retry_idempotent(operation="user_fields_set")
+def _user_fields_set(pk, **fields) -> None:
+    """``$set`` fields of one user. The ORM sends update_many, which the driver never retries."""
+    User.objects.filter(pk=pk).update(**fields)
 
 
 def user_delete(*, user: User, password: str) -> None:
@@ -189,5 +196,5 @@ def user_delete(*, user: User, password: str) -> None:
     if not user.check_password(password):
         raise ValidationError({"password": "The password is not correct."})
     # One transaction: a failure midway must not leave the user without its sessions or ledger.
-    pk = user.pk  # user.delete() clears it; a rerun of the transaction deletes by pk
+    pk = user.pk  # by pk: user.delete() would clear user.pk, and the transaction may be rerun
     run_in_transaction(lambda: User.objects.filter(pk=pk).delete())

@@ -349,6 +349,37 @@ def test_a_log_in_flight_when_the_server_crashes_is_logged_once_after_the_keyed_
     assert client.get("/api/me/").json()["session_count"] == 1
 
 
+# -- PATCH /api/me/ and POST /api/auth/password/: ORM update() is update_many ------------------
+
+
+@pytest.mark.parametrize("fault", ["closeConnection", "code91"])
+def test_profile_and_password_updates_are_retried_though_the_driver_does_not(failpoints, fault):
+    user = make_user()
+    client = api_client_for(user)
+    failpoints.fail("update", **TRANSIENT[fault])
+    response = client.patch("/api/me/", {"display_name": "Ada"}, format="json")
+    assert response.status_code == 200
+    assert response.json()["display_name"] == "Ada"
+    failpoints.fail("update", **TRANSIENT[fault])
+    response = client.post(
+        "/api/auth/password/",
+        {"old_password": "a-long-passphrase", "new_password": "another-long-passphrase"},
+        format="json",
+    )
+    assert response.status_code == 200
+    user.refresh_from_db()
+    assert user.display_name == "Ada"
+    assert user.check_password("another-long-passphrase")
+
+
+def test_profile_update_failing_past_its_retries_answers_503(failpoints):
+    user = make_user()
+    failpoints.fail("update", times=3, error_code=11600)  # the first attempt and two retries
+    _assert_unavailable(api_client_for(user).patch("/api/me/", {"display_name": "Ada"}, format="json"))
+    user.refresh_from_db()
+    assert user.display_name != "Ada"
+
+
 # -- DELETE /api/me/ ---------------------------------------------------------------------------
 
 
