@@ -27,6 +27,8 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.utils import get_md5_hash_password
 
 from accounts.models import RevokedToken, User
+from gamification.db import run_in_transaction
+from studymaster.retry import retry_idempotent
 
 PROFILE_WRITABLE_FIELDS = ("display_name", "time_zone", "leaderboard_opt_out", "email")
 
@@ -155,7 +157,7 @@ def password_change(*, user: User, old_password: str, new_password: str) -> dict
         raise ValidationError({"old_password": "The current password is not correct."})
     _password_check(new_password, user=user, field="new_password")
     user.set_password(new_password)
-    User.objects.filter(pk=user.pk).update(password=user.password)
+    _user_fields_set(user.pk, password=user.password)
     return token_pair_for_user(user=user)
 
 
@@ -174,7 +176,7 @@ def user_profile_update(*, user: User, changes: dict) -> User:
     if not changes:
         return user
     try:
-        User.objects.filter(pk=user.pk).update(**changes)
+        _user_fields_set(user.pk, **changes)
     except IntegrityError:
         raise ValidationError({"email": "A user with that email already exists."}) from None
     for field, value in changes.items():
@@ -182,9 +184,17 @@ def user_profile_update(*, user: User, changes: dict) -> User:
     return user
 
 
+@retry_idempotent(operation="user_fields_set")
+def _user_fields_set(pk, **fields) -> None:
+    """``$set`` fields of one user. The ORM sends update_many, which the driver never retries."""
+    User.objects.filter(pk=pk).update(**fields)
+
+
 def user_delete(*, user: User, password: str) -> None:
     """Delete the account and everything that belongs to it (CASCADE foreign keys).
     Raises ValidationError on ``password`` when it is not the account's password."""
     if not user.check_password(password):
         raise ValidationError({"password": "The password is not correct."})
-    user.delete()
+    # One transaction: a failure midway must not leave the user without its sessions or ledger.
+    pk = user.pk  # by pk: user.delete() would clear user.pk, and the transaction may be rerun
+    run_in_transaction(lambda: User.objects.filter(pk=pk).delete())

@@ -12,10 +12,14 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+import pymongo
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 from pymongo.errors import PyMongoError
 
 T = TypeVar("T")
+# with_transaction alone retries a transient failure for up to 120 s: past gunicorn's 30 s
+# timeout, the worker would be killed mid-request. Bounded, the caller gets a timeout (503).
+TRANSACTION_TIME_LIMIT_SECONDS = 20
 
 
 def _log(connection, operation: str, started: float) -> None:
@@ -45,6 +49,7 @@ def run_in_transaction(work: Callable[[], T]) -> T:
     A write conflict with a concurrent transaction (TransientTransactionError) reruns
     ``work`` from the start, so ``work`` must only write to the database. Any other
     exception aborts the transaction and propagates. Nested calls join the outer one.
+    Retries stop after TRANSACTION_TIME_LIMIT_SECONDS with ExecutionTimeout (code 50).
     """
     connection = connections[DEFAULT_DB_ALIAS]
     if connection.session is not None:
@@ -63,7 +68,7 @@ def run_in_transaction(work: Callable[[], T]) -> T:
         finally:
             connection.session = None
 
-    with connection.connection.start_session() as session:
+    with pymongo.timeout(TRANSACTION_TIME_LIMIT_SECONDS), connection.connection.start_session() as session:
         result = session.with_transaction(callback)
     # The commit is a round trip of its own: count it like Django's atomic() does.
     _log(connection, "session.commit_transaction()", time.monotonic())

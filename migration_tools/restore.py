@@ -293,6 +293,8 @@ def _insert_batch(collection, batch: list[RawBSONDocument], result: CollectionIm
         result.inserted += len(batch)
         return
     except BulkWriteError as exc:
+        if exc.details.get("writeConcernErrors"):
+            raise  # written, but not known to be durable: exit 2; a rerun finds them identical
         errors = exc.details.get("writeErrors", [])
         others = [error for error in errors if error.get("code") != DUPLICATE_KEY]
         if others:

@@ -20,10 +20,9 @@ import logging
 from collections.abc import Callable
 from typing import TypeVar
 
-from pymongo.errors import PyMongoError
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
-from studymaster.errors import classify
+from studymaster.errors import classify, database_error_cause
 from studymaster.observability import MONGO_RETRIES
 
 logger = logging.getLogger("studymaster.retry")
@@ -37,13 +36,16 @@ MAX_WAIT_SECONDS = 2.0
 
 
 def is_transient(exc: BaseException) -> bool:
-    return isinstance(exc, PyMongoError) and classify(exc).retryable
+    """A transient PyMongo error, raised as is or wrapped by the ORM in a DatabaseError."""
+    cause = database_error_cause(exc)
+    return cause is not None and classify(cause).retryable
 
 
 def _retrying(operation: str, attempts: int) -> Retrying:
     def before_sleep(state: RetryCallState) -> None:
         MONGO_RETRIES.labels(operation=operation).inc()
-        problem = classify(state.outcome.exception())
+        error = state.outcome.exception()
+        problem = classify(database_error_cause(error) or error)
         logger.warning(
             "retrying %s (attempt %d of %d): %s",
             operation,
