@@ -24,10 +24,10 @@ from pathlib import Path
 from bson import json_util
 from bson.json_util import CANONICAL_JSON_OPTIONS, JSONOptions
 from pymongo import MongoClient
+from pymongo.errors import OperationFailure
 
 from migration_tools.bsonfiles import (
     DECODE,
-    RAW,
     ContentHash,
     DamagedDumpError,
     iter_raw_documents,
@@ -41,6 +41,11 @@ TOOL_NAME = "studymaster-migration"
 TOOL_VERSION = "1.0"
 MANIFEST_NAME = "manifest.json"
 AUDIT_COLLECTION = "migration_tools_migrationrun"
+# Documents per cursor batch: ~0.5 MB of ours; the server caps a batch at 16 MB anyway.
+CURSOR_BATCH = 2000
+# Read in _id order through the _id index: without the hint the embedded server sorts in memory
+# (1.1 s against 0.66 s for 45,000 study sessions); on MongoDB it is the plan chosen anyway.
+SORTED_BY_ID = {"sort": [("_id", 1)], "hint": [("_id", 1)], "batch_size": CURSOR_BATCH}
 READ_JSON_OPTIONS = JSONOptions(json_mode=CANONICAL_JSON_OPTIONS.json_mode, tz_aware=True)
 
 
@@ -184,11 +189,11 @@ def dump_database(
         bson_path = db_dir / f"{name}.bson{suffix}"
         writer, stream = _open_write(bson_path, compress=compress)
         content = ContentHash()
-        collection = db.get_collection(name, codec_options=RAW)
-        for document in collection.find({}, sort=[("_id", 1)]):
-            raw = document.raw
-            stream.write(raw)
-            content.add(raw)
+        # Whole server batches, as bytes: no Python object per document on the way to the file.
+        # A bounded batch keeps memory flat however large the collection.
+        for batch in db[name].find_raw_batches({}, **SORTED_BY_ID):
+            stream.write(batch)
+            content.add_batch(batch)
             progress.update(name, content.count, content.bytes)
         stream.close()
         writer.close()
@@ -349,11 +354,7 @@ def domain_warnings(db) -> list[str]:
     for name in (LEDGER, *PER_USER_COLLECTIONS):
         if name not in names:
             continue
-        orphans = sum(
-            row["n"]
-            for row in db[name].aggregate([{"$group": {"_id": "$user_id", "n": {"$sum": 1}}}])
-            if row["_id"] not in points
-        )
+        orphans = _orphans(db[name], points)
         if orphans:
             warnings.append(f"{name}: {orphans} document(s) whose user does not exist (orphans).")
     if LEDGER in names:
@@ -365,6 +366,22 @@ def domain_warnings(db) -> list[str]:
                 f"{LEDGER} amounts (first: {', '.join(map(str, mismatched[:3]))})."
             )
     return warnings
+
+
+def _orphans(collection, users: dict) -> int:
+    """Documents of ``collection`` whose user_id is not in ``users``.
+
+    ``distinct`` first (half the server's work of a $group on the embedded server; an index scan
+    on MongoDB), and a count only of the users found missing; a $group when the list of
+    distinct users is too large for one reply.
+    """
+    try:
+        missing = [user for user in collection.distinct("user_id") if user not in users]
+    except OperationFailure:
+        pipeline = [{"$group": {"_id": "$user_id", "n": {"$sum": 1}}}]
+        return sum(row["n"] for row in collection.aggregate(pipeline) if row["_id"] not in users)
+    # distinct leaves out documents without a user_id; {"$in": [None]} matches them (and nulls).
+    return collection.count_documents({"user_id": {"$in": [*missing, None]}})
 
 
 def ledger_sums(db) -> Counter:
