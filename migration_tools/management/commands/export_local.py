@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand
 
 from migration_tools.bsonfiles import DamagedDumpError
 from migration_tools.cli import Audit, cannot_run, client_for, refuse
-from migration_tools.dump import domain_warnings, dump_database
+from migration_tools.dump import DomainTally, dump_database
 from migration_tools.progress import Progress, human_bytes
 from studymaster.mongo import redact
 
@@ -42,6 +42,7 @@ class Command(BaseCommand):
                 if not client[db_name].list_collection_names():
                     raise refuse(f"Database {db_name!r} on {redact(uri)} has no collections; check --db.")
                 started = time.monotonic()
+                tally = DomainTally()
                 try:
                     manifest = dump_database(
                         client,
@@ -51,13 +52,14 @@ class Command(BaseCommand):
                         collections=collections,
                         compress=gzip,
                         progress=Progress.for_command(self.stdout, verbosity),
+                        tally=tally,
                     )
                 except (FileExistsError, ValueError) as exc:
                     raise refuse(str(exc)) from None
                 except DamagedDumpError as exc:
                     raise cannot_run(f"The dump did not read back as written: {exc}") from None
                 seconds = time.monotonic() - started
-                warnings = domain_warnings(client[db_name])
+                warnings = tally.warnings()
             finally:
                 client.close()
             stats = manifest["collections"]
