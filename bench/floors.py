@@ -3,9 +3,15 @@
 Each runs as its own process (``python -m bench.floors <kind> ...``) so that its time and
 peak RSS are measured exactly like a command's:
 
-- export: ``find`` with RawBSONDocument, the bytes written straight to a file;
-- import: ``insert_many`` of raw batches read back from those files;
+- export: ``find`` with RawBSONDocument, the bytes written straight to a file (and each
+  collection's ``list_indexes`` beside it);
+- import: ``insert_many`` of raw batches read back from those files, then ``createIndexes`` with
+  the same indexes: the server's index build is work any restore must do, and on the embedded
+  server it is most of an import, so a floor without it would measure the server, not our code;
 - verify: a raw scan of both sides.
+
+Every cursor and every insert batch is bounded like the commands' (CURSOR_BATCH documents, 8 MB
+and 5,000 documents a batch), so a floor streams: its peak RSS does not grow with the data.
 """
 
 from __future__ import annotations
@@ -14,12 +20,15 @@ import argparse
 import struct
 from pathlib import Path
 
+from bson import json_util
 from bson.codec_options import CodecOptions
 from bson.raw_bson import RawBSONDocument
 from pymongo import MongoClient
 
 RAW = CodecOptions(document_class=RawBSONDocument)
-BATCH_BYTES = 16 * 1024 * 1024
+BATCH_BYTES = 8 * 1024 * 1024
+BATCH_DOCUMENTS = 5000
+CURSOR_BATCH = 2000
 
 
 def _collections(db):
@@ -32,8 +41,10 @@ def export(uri: str, db_name: str, out: Path) -> None:
         db = client[db_name]
         for name in _collections(db):
             with open(out / f"{name}.bson", "wb") as handle:
-                for document in db.get_collection(name, codec_options=RAW).find():
+                for document in db.get_collection(name, codec_options=RAW).find(batch_size=CURSOR_BATCH):
                     handle.write(document.raw)
+            indexes = [dict(index) for index in db[name].list_indexes() if index["name"] != "_id_"]
+            (out / f"{name}.indexes.json").write_text(json_util.dumps(indexes))
 
 
 def _read_raw(path: Path):
@@ -52,18 +63,25 @@ def import_(uri: str, db_name: str, source: Path) -> None:
             for document in _read_raw(path):
                 batch.append(document)
                 batch_bytes += len(document.raw)
-                if batch_bytes >= BATCH_BYTES or len(batch) >= 100_000:
+                if batch_bytes >= BATCH_BYTES or len(batch) >= BATCH_DOCUMENTS:
                     collection.insert_many(batch, ordered=False)
                     batch, batch_bytes = [], 0
             if batch:
                 collection.insert_many(batch, ordered=False)
+            indexes = json_util.loads((source / f"{path.stem}.indexes.json").read_text())
+            for index in indexes:
+                index.pop("v", None), index.pop("ns", None)
+            if indexes:
+                db.command({"createIndexes": path.stem, "indexes": indexes})
 
 
 def verify(source_uri: str, source_db: str, target_uri: str, target_db: str) -> None:
     with MongoClient(source_uri) as source, MongoClient(target_uri) as target:
         for name in _collections(source[source_db]):
             for side, db_name in ((source, source_db), (target, target_db)):
-                for _document in side[db_name].get_collection(name, codec_options=RAW).find():
+                for _document in (
+                    side[db_name].get_collection(name, codec_options=RAW).find(batch_size=CURSOR_BATCH)
+                ):
                     pass
 
 

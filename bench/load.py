@@ -38,7 +38,6 @@ M0_STORAGE_BYTES = 512 * 1024 * 1024
 SESSIONS_PER_USER_PER_YEAR = 365  # the profile: one study session a day
 WORKERS = 2
 POOL_SIZE = 10
-USERS = 60
 
 
 def _env(server: EmbeddedMongo, metrics_dir: Path, metrics_token: str) -> dict:
@@ -59,13 +58,15 @@ def _env(server: EmbeddedMongo, metrics_dir: Path, metrics_token: str) -> dict:
     )
 
 
-def _create_users(env: dict, password: str) -> None:
+def _create_users(env: dict, password: str, count: int) -> None:
+    # One PBKDF2 hash shared by all: hashing is deliberately slow (~0.4 s each here).
     code = (
         "import os, django; django.setup()\n"
+        "from django.contrib.auth.hashers import make_password\n"
         "from accounts.models import User\n"
-        f"users = [User(username=f'load{{n:03d}}', email=f'load{{n:03d}}@example.com') for n in range({USERS})]\n"
-        "[u.set_password(os.environ['LOAD_USER_PASSWORD']) for u in users]\n"
-        "User.objects.bulk_create(users)\n"
+        "hashed = make_password(os.environ['LOAD_USER_PASSWORD'])\n"
+        f"User.objects.bulk_create([User(username=f'load{{n:03d}}', email=f'load{{n:03d}}@example.com', "
+        f"password=hashed) for n in range({count})])\n"
     )
     subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, env={**env, "LOAD_USER_PASSWORD": password}, check=True
@@ -113,6 +114,8 @@ def _storage(server: EmbeddedMongo) -> dict:
 
 
 def _locust(port: int, users: int, seconds: int, csv_prefix: Path, env: dict) -> dict:
+    """One step. ``env`` names the accounts it uses (LOAD_USER_OFFSET): its own, never an earlier
+    step's, whose study sessions would overlap the new ones in time and be refused."""
     subprocess.run(
         [
             sys.executable,
@@ -178,12 +181,12 @@ def main(argv=None) -> int:
     server = EmbeddedMongo(work / "db").start()
     token, password = secrets.token_urlsafe(24), secrets.token_urlsafe(16)
     env = _env(server, metrics_dir, token)
-    env.update(LOAD_USER_PASSWORD=password, LOAD_USER_COUNT=str(USERS), LOAD_USER_PREFIX="load")
+    env.update(LOAD_USER_PASSWORD=password, LOAD_USER_PREFIX="load")
     port = free_port()
     gunicorn = None
     try:
         subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
-        _create_users(env, password)
+        _create_users(env, password, sum(steps))
         gunicorn = subprocess.Popen(
             [
                 sys.executable,
@@ -204,10 +207,11 @@ def main(argv=None) -> int:
         )
         _wait_for(port)
         results = []
-        for users in steps:
+        for index, users in enumerate(steps):
             before = _metrics(port, token)
             started = time.monotonic()
-            step = _locust(port, users, seconds, work / f"step{users}", env)
+            accounts = {"LOAD_USER_OFFSET": str(sum(steps[:index])), "LOAD_USER_COUNT": str(users)}
+            step = _locust(port, users, seconds, work / f"step{users}", {**env, **accounts})
             elapsed = time.monotonic() - started
             after = _metrics(port, token)
             ops = _delta(before, after, "studymaster_mongodb_command_duration_seconds_count")

@@ -1,7 +1,8 @@
 """A learner's realistic mix against the API: log in once, then log sessions and read progress.
 
 Used by bench/load.py (``make load``); run headless. Usernames come from LOAD_USER_PREFIX and
-LOAD_USER_COUNT, the password from LOAD_USER_PASSWORD; each simulated user takes the next one.
+LOAD_USER_OFFSET and LOAD_USER_COUNT (each step of bench/load.py has accounts of its own), the
+password from LOAD_USER_PASSWORD; each simulated user takes the next one.
 """
 
 import datetime as dt
@@ -11,6 +12,7 @@ import os
 from locust import HttpUser, between, task
 
 PREFIX = os.environ.get("LOAD_USER_PREFIX", "load")
+OFFSET = int(os.environ.get("LOAD_USER_OFFSET", "0"))
 COUNT = int(os.environ.get("LOAD_USER_COUNT", "60"))
 PASSWORD = os.environ.get("LOAD_USER_PASSWORD", "")
 _numbers = itertools.count()
@@ -20,7 +22,7 @@ class Learner(HttpUser):
     wait_time = between(0.5, 1.5)
 
     def on_start(self):
-        self.username = f"{PREFIX}{next(_numbers) % COUNT:03d}"
+        self.username = f"{PREFIX}{OFFSET + next(_numbers) % COUNT:03d}"
         response = self.client.post(
             "/api/auth/token/", json={"username": self.username, "password": PASSWORD}
         )

@@ -29,7 +29,7 @@ from migration_tools.progress import Progress
 from studymaster.mongo import redact
 
 BATCH_BYTES = 8 * 1024 * 1024
-BATCH_DOCUMENTS = 1000
+BATCH_DOCUMENTS = 5000
 SHOWN_IDS = 5
 DUPLICATE_KEY = 11000
 # Index fields that describe the build, not the index; they do not make two indexes different.

@@ -9,7 +9,6 @@ collection options, and checks the application's invariants on the target.
 
 from __future__ import annotations
 
-import functools
 import tempfile
 import time
 from collections import Counter
@@ -20,11 +19,19 @@ from datetime import UTC, datetime, timedelta
 import bson
 from bson.raw_bson import RawBSONDocument
 
-from migration_tools.bsonfiles import DECODE, RAW, bson_compare, iter_raw_documents
+from migration_tools.bsonfiles import (
+    DECODE,
+    RAW,
+    document_id,
+    id_order_key,
+    iter_raw_documents,
+    split_documents,
+)
 from migration_tools.dump import (
     AUDIT_COLLECTION,
     LEDGER,
     PER_USER_COLLECTIONS,
+    SORTED_BY_ID,
     USERS,
     Dump,
     check_dump,
@@ -116,8 +123,10 @@ class LiveSide:
     def indexes(self, name: str) -> list[dict]:
         return [dict(index) for index in self.db[name].list_indexes()]
 
-    def documents(self, name: str) -> Iterator[RawBSONDocument]:
-        return iter(self.db.get_collection(name, codec_options=RAW).find({}, sort=[("_id", 1)]))
+    def documents(self, name: str) -> Iterator[bytes]:
+        """Raw documents sorted by _id, read in bounded server batches."""
+        for batch in self.db[name].find_raw_batches({}, **SORTED_BY_ID):
+            yield from split_documents(batch)
 
     def count_by_user(self, name: str) -> Counter:
         pipeline = [{"$group": {"_id": "$user_id", "n": {"$sum": 1}}}]
@@ -140,32 +149,32 @@ class DumpSide:
     def indexes(self, name: str) -> list[dict]:
         return self.files[name].indexes
 
-    def documents(self, name: str) -> Iterator[RawBSONDocument]:
+    def documents(self, name: str) -> Iterator[bytes]:
         path = self.files[name].bson_path
         previous = None
         for raw in iter_raw_documents(path):
-            doc = RawBSONDocument(raw, RAW)
-            if previous is not None and bson_compare(previous, doc["_id"]) > 0:
+            key = id_order_key(raw)
+            if previous is not None and previous > key:
                 return self._sorted_documents(path)
-            previous = doc["_id"]
-        return (RawBSONDocument(raw, RAW) for raw in iter_raw_documents(path))
+            previous = key
+        return iter_raw_documents(path)
 
     @staticmethod
-    def _sorted_documents(path) -> Iterator[RawBSONDocument]:
-        """Keep only (_id, offset, length) in memory; read each document back from a plain copy."""
+    def _sorted_documents(path) -> Iterator[bytes]:
+        """Keep only (_id key, offset, length) in memory; read each document back from a plain copy."""
         spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed when the generator ends
         index, offset = [], 0
         for raw in iter_raw_documents(path):
             spool.write(raw)
-            index.append((RawBSONDocument(raw, RAW)["_id"], offset, len(raw)))
+            index.append((id_order_key(raw), offset, len(raw)))
             offset += len(raw)
-        index.sort(key=functools.cmp_to_key(lambda a, b: bson_compare(a[0], b[0])))
+        index.sort(key=lambda entry: entry[0])
 
-        def read() -> Iterator[RawBSONDocument]:
+        def read() -> Iterator[bytes]:
             with spool:
-                for _id, start, length in index:
+                for _key, start, length in index:
                     spool.seek(start)
-                    yield RawBSONDocument(spool.read(length), RAW)
+                    yield spool.read(length)
 
         return read()
 
@@ -228,7 +237,7 @@ def verify(
             progress=progress,
         )
     progress.done()
-    report.invariants = check_invariants(source, target)
+    report.invariants = check_invariants(source, target, {diff.name: diff for diff in report.collections})
     report.seconds = round(time.monotonic() - started, 3)
     return report
 
@@ -238,52 +247,59 @@ def _note(ids: list[str], value) -> None:
         ids.append(repr(value))
 
 
+def _keyed(documents: Iterator[bytes], side: str, name: str) -> Iterator[tuple[tuple, bytes]]:
+    """(``_id`` order key, raw document), checking that the side really is sorted by _id."""
+    previous = previous_raw = None
+    for raw in documents:
+        key = id_order_key(raw)
+        if previous is not None and not previous < key:
+            raise VerifyError(
+                f"{name}: the {side} returned _id {document_id(raw)!r} after {document_id(previous_raw)!r}; "
+                "its sort order is not MongoDB's, so the comparison cannot be trusted."
+            )
+        previous, previous_raw = key, raw
+        yield key, raw
+
+
 def _merge(source_docs, target_docs, diff: CollectionDiff, *, ttl, now, progress: Progress) -> None:
-    source_doc, target_doc = next(source_docs, None), next(target_docs, None)
-    last_source = last_target = None
+    """Walk both sides in _id order; two documents with the same _id must be equal byte for byte."""
+    source_docs = _keyed(source_docs, "source", diff.name)
+    target_docs = _keyed(target_docs, "target", diff.name)
+    source, target = next(source_docs, None), next(target_docs, None)
     compared_bytes = 0
-    while source_doc is not None or target_doc is not None:
-        if target_doc is None:
+    while source is not None or target is not None:
+        if target is None:
             order = -1
-        elif source_doc is None:
+        elif source is None:
             order = 1
+        elif source[1] == target[1]:  # identical documents: the usual case, no _id comparison
+            order = 0
         else:
-            order = bson_compare(source_doc["_id"], target_doc["_id"])
+            order = -1 if source[0] < target[0] else (1 if target[0] < source[0] else 0)
         if order <= 0:
-            last_source = _check_order(last_source, source_doc, "source", diff.name)
             diff.source_documents += 1
-            compared_bytes += len(source_doc.raw)
+            compared_bytes += len(source[1])
         if order >= 0:
-            last_target = _check_order(last_target, target_doc, "target", diff.name)
             diff.target_documents += 1
         if order == 0:
-            if source_doc.raw != target_doc.raw:
+            if source[1] != target[1]:
                 diff.different += 1
-                _note(diff.different_ids, source_doc["_id"])
+                _note(diff.different_ids, document_id(source[1]))
         elif order < 0:
-            if _expired(source_doc, ttl, now):
+            if _expired(source[1], ttl, now):
                 diff.expired += 1
-                _note(diff.expired_ids, source_doc["_id"])
+                _note(diff.expired_ids, document_id(source[1]))
             else:
                 diff.missing += 1
-                _note(diff.missing_ids, source_doc["_id"])
+                _note(diff.missing_ids, document_id(source[1]))
         else:
             diff.extra += 1
-            _note(diff.extra_ids, target_doc["_id"])
+            _note(diff.extra_ids, document_id(target[1]))
         if order <= 0:
-            source_doc = next(source_docs, None)
+            source = next(source_docs, None)
         if order >= 0:
-            target_doc = next(target_docs, None)
+            target = next(target_docs, None)
         progress.update(diff.name, diff.source_documents, compared_bytes)
-
-
-def _check_order(previous, doc, side: str, name: str):
-    if previous is not None and bson_compare(previous, doc["_id"]) >= 0:
-        raise VerifyError(
-            f"{name}: the {side} returned _id {doc['_id']!r} after {previous!r}; "
-            "its sort order is not MongoDB's, so the comparison cannot be trusted."
-        )
-    return doc["_id"]
 
 
 def ttl_fields(indexes: list[dict]) -> list[tuple[str, float]]:
@@ -294,11 +310,11 @@ def ttl_fields(indexes: list[dict]) -> list[tuple[str, float]]:
     ]
 
 
-def _expired(doc: RawBSONDocument, ttl, now: datetime) -> bool:
-    """Whether a TTL index of the target would already have removed ``doc``."""
+def _expired(raw: bytes, ttl, now: datetime) -> bool:
+    """Whether a TTL index of the target would already have removed the document ``raw``."""
     if not ttl:
         return False
-    decoded = bson.decode(doc.raw, DECODE)
+    decoded = bson.decode(bytes(raw), DECODE)
     for path, seconds in ttl:
         value = decoded
         for part in path.split("."):
@@ -327,8 +343,15 @@ def index_differences(source: list[dict], target: list[dict]) -> list[str]:
 
 
 # -- domain invariants --------------------------------------------------------------------------
-def check_invariants(source, target: LiveSide) -> list[InvariantResult]:
-    """The application's promises, checked on the target; skipped when the collections are absent."""
+def check_invariants(
+    source, target: LiveSide, diffs: dict[str, CollectionDiff] | None = None
+) -> list[InvariantResult]:
+    """The application's promises, checked on the target; skipped when the collections are absent.
+
+    A per-user count needs no query when ``diffs`` shows the collection holds the very same
+    documents on both sides, byte for byte: the counts cannot differ then.
+    """
+    diffs = diffs or {}
     results = []
     names = target.names()
     if {USERS, LEDGER} <= names:
@@ -354,6 +377,12 @@ def check_invariants(source, target: LiveSide) -> list[InvariantResult]:
         label = f"{name} per user"
         if name not in names or name not in source.names():
             results.append(InvariantResult(label, "skipped", f"{name} is not on both sides"))
+            continue
+        diff = diffs.get(name)
+        if diff is not None and not (diff.missing or diff.extra or diff.different or diff.expired):
+            results.append(
+                InvariantResult(label, "ok", f"{diff.target_documents} documents, the source's byte for byte")
+            )
             continue
         source_counts, target_counts = source.count_by_user(name), target.count_by_user(name)
         wrong = sorted(
