@@ -28,7 +28,15 @@ pytestmark = [
 ]
 
 TARGET_DB = "imported"
-ITEMS = 4000  # 4 batches of BATCH_DOCUMENTS (1000)
+BATCH = 1000
+ITEMS = 4 * BATCH  # the faults below land between known batches
+
+
+@pytest.fixture(autouse=True)
+def _small_batches(monkeypatch):
+    from migration_tools import restore
+
+    monkeypatch.setattr(restore, "BATCH_DOCUMENTS", BATCH)
 
 
 def run(*args) -> tuple[int, str, str]:
