@@ -66,6 +66,7 @@ class ImportReport:
     indexes_only: bool = False
     snapshot_dir: str | None = None
     snapshot_reused: bool = False
+    target_was_empty: bool = False  # then rolling back means dropping what the import created
     collections: list[CollectionImport] = field(default_factory=list)
 
     @property
@@ -96,7 +97,8 @@ def _take_snapshot(
     """Export a non-empty target before the first write, once per dump and target.
 
     A rerun (after a crash, say) keeps the snapshot of the first run: a new one would
-    capture the half-imported target, which is no state to roll back to.
+    capture the half-imported target, which is no state to roll back to. An empty target
+    gets a manifest alone, marked ``target_was_empty``, so a rerun knows that too.
     """
     purpose = {
         "dump": str(dump.root.resolve()),
@@ -118,12 +120,18 @@ def _take_snapshot(
             earlier = None
         if earlier == purpose:
             report.snapshot_dir, report.snapshot_reused = str(candidate), True
+            report.target_was_empty = bool(json.loads(manifest_path.read_text()).get("target_was_empty"))
             return
     if snapshot_dir.exists() and any(snapshot_dir.iterdir()):
         raise ImportRefused(
             f"{snapshot_dir} is not empty and holds no snapshot for this import; choose another."
         )
+    report.snapshot_dir = str(snapshot_dir)
     if target_is_empty(client[report.target_db]):
+        snapshot_dir.mkdir(parents=True, exist_ok=True)
+        marker = {"rollback_for": purpose, "target_was_empty": True, "collections": {}}
+        (snapshot_dir / MANIFEST_NAME).write_text(json.dumps(marker, indent=2))
+        report.target_was_empty = True
         return
     dump_database(
         client,
@@ -134,7 +142,6 @@ def _take_snapshot(
         progress=progress,
         notes={"rollback_for": purpose},
     )
-    report.snapshot_dir = str(snapshot_dir)
 
 
 def target_is_empty(db) -> bool:
@@ -392,7 +399,12 @@ def format_import_report(report: ImportReport, *, seconds: float, verbosity: int
     """What an import did (or, with --dry-run, would do), per collection and in total."""
     lines = []
     verb = "would insert" if report.dry_run else "inserted"
-    if report.snapshot_reused:
+    if report.target_was_empty:
+        lines.append(
+            f"The target was empty before {'the first run of ' if report.snapshot_reused else ''}this import: "
+            f"rolling back means dropping the collections it created (marker in {report.snapshot_dir})"
+        )
+    elif report.snapshot_reused:
         lines.append(f"Rollback snapshot kept from an earlier run of this import: {report.snapshot_dir}")
     elif report.snapshot_dir:
         lines.append(f"Rollback snapshot of the target written to {report.snapshot_dir}")

@@ -7,7 +7,7 @@ import pytest
 
 from migration_tools.bsonfiles import DamagedDumpError
 from migration_tools.dump import load_dump
-from migration_tools.restore import ImportRefused, import_dump
+from migration_tools.restore import ImportRefused, format_import_report, import_dump
 from migration_tools.tests.conftest import compare
 from migration_tools.tests.factories import populate_awkward, rewrite_bson_file
 from migration_tools.verify import format_report
@@ -143,11 +143,29 @@ def test_rollback_snapshot_of_a_non_empty_target(local_db, atlas_db, export):
     assert "items" not in manifest["collections"]
 
 
-def test_no_snapshot_of_an_empty_target(local_db, atlas_db, export):
+def test_an_empty_target_gets_a_marker_not_a_snapshot(local_db, atlas_db, export):
     local_db.db["items"].insert_one({"_id": 1})
     out = export(local_db)
     report = _import(out, atlas_db, snapshot_dir=out.parent / "rollback")
-    assert report.snapshot_dir is None and not (out.parent / "rollback").exists()
+    assert report.target_was_empty and report.snapshot_dir == str(out.parent / "rollback")
+    marker = json.loads((out.parent / "rollback" / "manifest.json").read_text())
+    assert marker["target_was_empty"] is True and marker["collections"] == {}
+    text = format_import_report(report, seconds=0.1, verbosity=1, target="mongodb://***@host/")
+    assert "dropping the collections it created" in text
+
+
+def test_a_rerun_after_importing_into_an_empty_target_keeps_it_marked_empty(local_db, atlas_db, export):
+    local_db.db["items"].insert_many([{"_id": n} for n in range(5)])
+    out = export(local_db)
+    first = _import(
+        out, atlas_db, snapshot_dir=out.parent / f"{out.name}-rollback-{atlas_db.name}-20261129T230000Z"
+    )
+    atlas_db.db["items"].delete_many({"_id": {"$gte": 3}})  # as if the first run had died midway
+    later = out.parent / f"{out.name}-rollback-{atlas_db.name}-20261129T231500Z"
+    again = _import(out, atlas_db, snapshot_dir=later)
+    assert again.snapshot_reused and again.target_was_empty and again.snapshot_dir == first.snapshot_dir
+    assert not later.exists()  # the half-imported target was not taken for the state to roll back to
+    assert atlas_db.db["items"].count_documents({}) == 5
 
 
 def test_drop_replaces_the_dump_collections_only(local_db, atlas_db, export):
