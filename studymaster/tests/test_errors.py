@@ -132,7 +132,7 @@ def test_driver_and_server_errors_by_type_and_code(exc, kind):
 
 def test_messages_never_carry_credentials():
     exc = ServerSelectionTimeoutError(
-        "mongodb+srv://app:s3cret-pw@cluster0.abcde.mongodb.net/: connection closed"
+        "mongodb+srv://app:s3cret-pw@cluster0.example.mongodb.net/: connection closed"
     )
     problem = classify(exc)
     assert "s3cret-pw" not in problem.message

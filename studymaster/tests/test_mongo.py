@@ -6,7 +6,7 @@ from django.core.exceptions import ImproperlyConfigured
 from studymaster.mongo import client_options, make_client, parse_uri, redact
 
 ATLAS = (
-    "mongodb+srv://app:{pw}@cluster0.abcde.mongodb.net/?retryWrites=true&w=majority&appName=studymaster-web"
+    "mongodb+srv://app:{pw}@cluster0.example.mongodb.net/?retryWrites=true&w=majority&appName=studymaster-web"
 )
 
 
@@ -49,8 +49,8 @@ def test_client_built_by_make_client_carries_the_options(settings):
     "text",
     [
         ATLAS.format(pw="Hunter2Secret"),
-        "error talking to mongodb://root:Hunter2Secret@10.0.0.5:27017,10.0.0.6:27017/admin?x=1 (timeout)",
-        "MONGODB+SRV://root:Hunter2Secret@c.mongodb.net",
+        "error talking to mongodb://root:Hunter2Secret@db1.example.net:27017,db2.example.net:27017/admin?x=1 (timeout)",
+        "MONGODB+SRV://root:Hunter2Secret@c.example.mongodb.net",
     ],
 )
 def test_redact_removes_userinfo(text):
