@@ -73,6 +73,13 @@ def read_rate(name, default):
     return value
 
 
+def read_log_level(name, default):
+    value = _read(name, env.str, default).upper()
+    if value not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise ImproperlyConfigured(f"{name} must be DEBUG, INFO, WARNING, ERROR or CRITICAL.")
+    return value
+
+
 def read_count(name, default):
     value = _read(name, env.int, default)
     if value < 0:
@@ -156,7 +163,7 @@ def configure(namespace, *, debug, secret_key, mongodb_uri, allowed_hosts):
         METRICS_TOKEN=_read("METRICS_TOKEN", env.str, ""),
         HEALTH_TIMEOUT_MS=read_positive_int("HEALTH_TIMEOUT_MS", 2000),
         PROMETHEUS_MULTIPROC_DIR=PROMETHEUS_MULTIPROC_DIR,
-        LOG_LEVEL=_read("LOG_LEVEL", env.str, "INFO").upper(),
+        LOG_LEVEL=read_log_level("LOG_LEVEL", "INFO"),
         # Cut-over: 1 makes API writes answer 503 (migration_tools.middleware); reads keep working.
         MAINTENANCE_MODE=read_bool("MAINTENANCE_MODE", False),
     )

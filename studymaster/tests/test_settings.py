@@ -84,6 +84,7 @@ def test_production_settings_load_with_a_complete_environment():
         ),
         ({"MONGODB_URI": "mongodb:///?tls=true"}, "names no host"),
         ({"MONGODB_DB_NAME": "bad/name"}, "MONGODB_DB_NAME must be"),
+        ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL must be DEBUG, INFO"),
         ({"MONGODB_MAX_POOL_SIZE": "ten"}, "MONGODB_MAX_POOL_SIZE has a value that is not a valid int"),
         ({"MONGODB_MAX_POOL_SIZE": "0"}, "MONGODB_MAX_POOL_SIZE must be a positive"),
         (
