@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -34,7 +35,15 @@ def _manage(*args: str, env: dict) -> None:
     subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True)
 
 
+def _stop(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main() -> int:
+    # Ctrl-C, and a SIGTERM from a supervisor, stop the demo through its clean-up below, even
+    # when it was started from a shell that ignores SIGINT for background jobs.
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
     started = time.monotonic()
     serve = os.environ.get("DEMO_SERVE", "1") != "0"
     port = int(os.environ.get("DEMO_PORT", "8000"))
