@@ -13,7 +13,7 @@ GOOD_SECRET = "k" * 64
 PROD_ENV = {
     "DJANGO_SETTINGS_MODULE": "studymaster.settings.prod",
     "SECRET_KEY": GOOD_SECRET,
-    "MONGODB_URI": f"mongodb+srv://app:{PASSWORD}@cluster0.abcde.mongodb.net/?retryWrites=true&w=majority",
+    "MONGODB_URI": f"mongodb+srv://app:{PASSWORD}@cluster0.example.mongodb.net/?retryWrites=true&w=majority",
     "ALLOWED_HOSTS": "studymaster.example.com",
 }
 SETTING_VARIABLES = [
@@ -66,15 +66,15 @@ def test_production_settings_load_with_a_complete_environment():
             "MONGODB_URI has the scheme 'postgres'",
         ),
         (
-            {"MONGODB_URI": f"mongodb+srv://app:{PASSWORD}@cluster0.abcde.mongodb.net:27017/"},
+            {"MONGODB_URI": f"mongodb+srv://app:{PASSWORD}@cluster0.example.mongodb.net:27017/"},
             "may not carry a port",
         ),
         (
-            {"MONGODB_URI": f"mongodb+srv://app:{PASSWORD}@cluster0.x.mongodb.net/?retryWritez=true"},
+            {"MONGODB_URI": f"mongodb+srv://app:{PASSWORD}@cluster0.example.mongodb.net/?retryWritez=true"},
             "unknown option(s) retryWritez",
         ),
         (
-            {"MONGODB_URI": f"mongodb+srv://app:{PASSWORD}@cluster0.x.mongodb.net/?maxPoolSize=lots"},
+            {"MONGODB_URI": f"mongodb+srv://app:{PASSWORD}@cluster0.example.mongodb.net/?maxPoolSize=lots"},
             "maxpoolsize must be an integer",
         ),
         ({"MONGODB_URI": f"mongodb://app:{PASSWORD}@db.example.com:27017/"}, "without TLS"),
@@ -97,7 +97,7 @@ def test_production_settings_load_with_a_complete_environment():
             "LOCAL_MONGODB_URI has the scheme 'mysql'",
         ),
         (
-            {"ATLAS_MONGODB_URI": f"mongodb+srv://app:{PASSWORD}@c.mongodb.net:1/"},
+            {"ATLAS_MONGODB_URI": f"mongodb+srv://app:{PASSWORD}@c.example.mongodb.net:1/"},
             "ATLAS_MONGODB_URI: a mongodb+srv",
         ),
     ],
@@ -116,7 +116,9 @@ def test_development_settings_need_no_environment():
 
 
 def test_password_with_reserved_characters_must_be_percent_encoded():
-    code, output = load_settings(**{**PROD_ENV, "MONGODB_URI": "mongodb+srv://app:p@ss:w@rd@c.mongodb.net/"})
+    code, output = load_settings(
+        **{**PROD_ENV, "MONGODB_URI": "mongodb+srv://app:p@ss:w@rd@c.example.mongodb.net/"}
+    )
     assert code != 0
     assert "Percent-encode it" in output
     assert "p@ss" not in output
