@@ -14,7 +14,7 @@ from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
 from studymaster.errors import command_error
-from studymaster.mongo import make_client, parse_uri, redact
+from studymaster.mongo import LOOPBACK_HOSTS, make_client, parse_uri, redact, split_host
 
 if TYPE_CHECKING:
     from migration_tools.models import MigrationRun
@@ -58,9 +58,8 @@ def server_key(uri: str) -> frozenset[str]:
         return frozenset()
     hosts = set()
     for host in parsed.hosts:
-        name, _, port = host.rpartition(":") if not host.endswith("]") else (host, "", "")
-        name = (name or host).lower()
-        name = "127.0.0.1" if name in ("localhost", "[::1]", "::1") else name
+        name, port = split_host(host)
+        name = "127.0.0.1" if name.lower() in LOOPBACK_HOSTS else name.lower()
         hosts.add(f"{name}:{port or 27017}")
     return frozenset(hosts)
 

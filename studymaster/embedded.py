@@ -220,9 +220,6 @@ class EmbeddedMongo:
         self.stop()
         self._launch(auth=self.auth)
 
-    def is_running(self) -> bool:
-        return bool(self.process) and self.process.poll() is None
-
     def log_tail(self, lines: int = 30) -> str:
         try:
             text = self.log_path.read_text(errors="replace").splitlines()[-lines:]

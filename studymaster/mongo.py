@@ -36,7 +36,6 @@ class ParsedUri:
     hosts: tuple[str, ...]
     database: str
     options: dict
-    has_credentials: bool
 
     @property
     def is_srv(self) -> bool:
@@ -49,7 +48,7 @@ class ParsedUri:
 
     @property
     def is_loopback(self) -> bool:
-        return all(host.rsplit(":", 1)[0] in LOOPBACK_HOSTS for host in self.hosts)
+        return all(split_host(host)[0] in LOOPBACK_HOSTS for host in self.hosts)
 
 
 def parse_uri(uri: str, *, name: str = "MONGODB_URI") -> ParsedUri:
@@ -91,12 +90,12 @@ def parse_uri(uri: str, *, name: str = "MONGODB_URI") -> ParsedUri:
             )
         if ":" in hosts[0]:
             raise ImproperlyConfigured(
-                f"{name}: a mongodb+srv:// URI may not carry a port ({_host_only(hosts[0])}:…). "
+                f"{name}: a mongodb+srv:// URI may not carry a port ({split_host(hosts[0])[0]}:…). "
                 "Remove the port; DNS SRV records supply it."
             )
     for host in hosts:
-        hostname, colon, port = host.rpartition(":") if not host.endswith("]") else (host, "", "")
-        if colon and not (port.isdigit() and 0 < int(port) < 65536):
+        hostname, port = split_host(host)
+        if (port or host.endswith(":")) and not (port.isdigit() and 0 < int(port) < 65536):
             raise ImproperlyConfigured(f"{name}: the port of {hostname!r} must be a number from 1 to 65535.")
     options: dict = {}
     if query:
@@ -118,7 +117,6 @@ def parse_uri(uri: str, *, name: str = "MONGODB_URI") -> ParsedUri:
         hosts=hosts,
         database=unquote(database),
         options=options,
-        has_credentials=bool(at),
     )
 
 
@@ -132,8 +130,12 @@ def _known_options(query: str) -> set[str]:
     return {key for key in _option_names(query) if key.lower() in known}
 
 
-def _host_only(host: str) -> str:
-    return host.rsplit(":", 1)[0]
+def split_host(host: str) -> tuple[str, str]:
+    """``(name, port)`` of ``name[:port]``, bracketed IPv6 literals included; port ``""`` if absent."""
+    if host.endswith("]"):
+        return host, ""
+    name, colon, port = host.rpartition(":")
+    return (name, port) if colon else (host, "")
 
 
 def client_options(

@@ -1,13 +1,13 @@
 import json
 
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 from pymongo.errors import PyMongoError
 
+from migration_tools.cli import client_for
 from migration_tools.health import database_detail, database_ping
 from studymaster.errors import command_error
-from studymaster.mongo import make_client, redact
+from studymaster.mongo import redact
 
 
 class Command(BaseCommand):
@@ -27,10 +27,7 @@ class Command(BaseCommand):
     def handle(self, *args, uri, db, as_json: bool, detail: bool, **options):
         uri = uri or settings.MONGODB_URI
         db = db or settings.MONGODB_DB_NAME
-        try:
-            client = make_client(uri, name="--uri")
-        except ImproperlyConfigured as exc:
-            raise CommandError(str(exc), returncode=2) from None
+        client = client_for(uri, name="--uri")
         try:
             if detail:
                 result = {"uri": redact(uri), "database": db, "status": "ok", **database_detail(client, db)}
