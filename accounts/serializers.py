@@ -7,8 +7,7 @@ from rest_framework import serializers
 
 from accounts.models import User, validate_time_zone
 from accounts.services import PROFILE_WRITABLE_FIELDS
-from gamification.rules import points_to_next_level
-from gamification.selectors import current_streak_get
+from gamification.selectors import user_progress_get
 
 # Long enough for any passphrase, short enough that hashing it is no denial of service.
 PASSWORD_MAX_LENGTH = 256
@@ -73,19 +72,20 @@ class ProfileUpdateInputSerializer(serializers.Serializer):
         return attrs
 
 
+PROFILE_FIELDS = ("username", "email", "display_name", "time_zone", "leaderboard_opt_out")
+
+
+# The profile, and the progress as the game shows it (gamification.selectors.user_progress_get).
+# A comment, not a docstring: drf-spectacular would publish a docstring in the schema.
 class ProfileOutputSerializer(serializers.ModelSerializer):
-    points_to_next_level = serializers.SerializerMethodField()
-    # The stored streak is exact as of the last change only; this one is as of now.
-    current_streak = serializers.SerializerMethodField()
+    points_to_next_level = serializers.IntegerField(read_only=True)
+    # The stored streak is exact as of the last change only; the selector's is as of now.
+    current_streak = serializers.IntegerField(read_only=True)
 
     class Meta:
         model = User
         fields = [
-            "username",
-            "email",
-            "display_name",
-            "time_zone",
-            "leaderboard_opt_out",
+            *PROFILE_FIELDS,
             "points",
             "level",
             "points_to_next_level",
@@ -96,8 +96,6 @@ class ProfileOutputSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
-    def get_points_to_next_level(self, user: User) -> int:
-        return points_to_next_level(user.points)
-
-    def get_current_streak(self, user: User) -> int:
-        return current_streak_get(user=user)
+    def to_representation(self, user: User) -> dict:
+        profile = {name: getattr(user, name) for name in PROFILE_FIELDS}
+        return super().to_representation({**profile, **user_progress_get(user=user)})

@@ -27,7 +27,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.utils import get_md5_hash_password
 
 from accounts.models import RevokedToken, User
-from gamification.db import run_in_transaction
+from studymaster.db import run_in_transaction
 from studymaster.retry import retry_idempotent
 
 PROFILE_WRITABLE_FIELDS = ("display_name", "time_zone", "leaderboard_opt_out", "email")

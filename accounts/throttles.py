@@ -14,20 +14,13 @@ from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
 
 from accounts.models import ThrottleCounter
+from studymaster.db import log_operation
 from studymaster.ratelimit import FixedWindowCounter, parse_rate
 
 
-def _count_operation(description: str) -> None:
-    # Raw PyMongo calls bypass the ORM's query log; record them so that
-    # django_assert_max_num_queries counts the throttle's operations too.
-    if connection.queries_logged:
-        connection.queries_log.append({"sql": description, "time": "0.000"})
-
-
 def throttle_counter() -> FixedWindowCounter:
-    return FixedWindowCounter(
-        connection.database[ThrottleCounter._meta.db_table], on_operation=_count_operation
-    )
+    # Its raw PyMongo calls bypass the ORM's query log: log_operation counts them too.
+    return FixedWindowCounter(connection.database[ThrottleCounter._meta.db_table], on_operation=log_operation)
 
 
 def _key(scope: str, kind: str, value: str) -> str:

@@ -5,19 +5,7 @@ from django.contrib import admin
 
 from gamification import services
 from gamification.models import Achievement, Badge, PointsEntry, Quest, QuestProgress, UserBadge
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Computed records: visible to staff, written only by the services."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+from studymaster.admin import ReadOnlyAdminMixin
 
 
 class PointsAdjustmentForm(forms.ModelForm):
@@ -27,16 +15,22 @@ class PointsAdjustmentForm(forms.ModelForm):
         model = PointsEntry
         fields = ("user", "amount", "note")
 
-    def clean_amount(self):
-        amount = self.cleaned_data["amount"]
-        if amount == 0 or abs(amount) > services.MAX_ADJUSTMENT:
-            raise forms.ValidationError(f"Use a non-zero whole number within ±{services.MAX_ADJUSTMENT}.")
-        return amount
+    def clean(self):
+        # The service's own rule, shown on the field it names (GamificationError.field).
+        cleaned = super().clean()
+        if "amount" in cleaned and "note" in cleaned:
+            try:
+                services.points_adjustment_check(amount=cleaned["amount"], note=cleaned["note"])
+            except services.GamificationError as exc:
+                self.add_error(exc.field, exc.message)
+        return cleaned
 
 
 @admin.register(PointsEntry)
-class PointsEntryAdmin(admin.ModelAdmin):
+class PointsEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """The ledger. "Add" is the points adjustment: it writes an entry and moves user.points with it."""
+
+    allow_add = True
 
     list_display = ("created_at", "user", "amount", "reason", "reference", "note")
     list_filter = ("reason", "created_at")
@@ -57,12 +51,6 @@ class PointsEntryAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return () if obj is None else self.get_fields(request, obj)
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def save_model(self, request, obj, form, change):
         entry = services.points_adjust(
@@ -109,7 +97,7 @@ class QuestAdmin(CatalogAdmin):
 
 
 @admin.register(UserBadge)
-class UserBadgeAdmin(ReadOnlyAdmin):
+class UserBadgeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("user", "badge", "earned_at")
     list_filter = ("badge", "earned_at")
     search_fields = ("user__username", "badge__code")
@@ -118,7 +106,7 @@ class UserBadgeAdmin(ReadOnlyAdmin):
 
 
 @admin.register(QuestProgress)
-class QuestProgressAdmin(ReadOnlyAdmin):
+class QuestProgressAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("user", "quest", "period_start", "progress", "target", "completed", "reward_points")
     list_filter = ("quest", "completed", "period_start")
     search_fields = ("user__username", "quest__code")
@@ -127,7 +115,7 @@ class QuestProgressAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Achievement)
-class AchievementAdmin(ReadOnlyAdmin):
+class AchievementAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("created_at", "user", "kind", "title", "reference")
     list_filter = ("kind", "created_at")
     search_fields = ("user__username", "title", "reference")

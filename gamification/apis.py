@@ -8,13 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from gamification import selectors
-from studymaster.api import StandardPagination
-
-
-def _paginated(request, view, rows, serializer_class):
-    paginator = StandardPagination()
-    page = paginator.paginate_queryset(rows, request, view=view)
-    return paginator, page, serializer_class(page, many=True).data
+from studymaster.api import paginated_response
 
 
 class PointsEntryOutput(serializers.Serializer):
@@ -28,10 +22,8 @@ class PointsEntryOutput(serializers.Serializer):
 class PointsListApi(APIView):
     @extend_schema(responses=PointsEntryOutput(many=True))
     def get(self, request):
-        paginator, _, data = _paginated(
-            request, self, selectors.points_entry_list(user=request.user), PointsEntryOutput
-        )
-        return paginator.get_paginated_response(data)
+        rows = selectors.points_entry_list(user=request.user)
+        return paginated_response(request, self, rows, PointsEntryOutput)
 
 
 class BadgeOutput(serializers.Serializer):
@@ -76,10 +68,8 @@ class AchievementOutput(serializers.Serializer):
 class AchievementListApi(APIView):
     @extend_schema(responses=AchievementOutput(many=True))
     def get(self, request):
-        paginator, _, data = _paginated(
-            request, self, selectors.achievement_list(user=request.user), AchievementOutput
-        )
-        return paginator.get_paginated_response(data)
+        rows = selectors.achievement_list(user=request.user)
+        return paginated_response(request, self, rows, AchievementOutput)
 
 
 class LeaderboardInput(serializers.Serializer):
@@ -98,8 +88,4 @@ class LeaderboardApi(APIView):
         data = LeaderboardInput(data=request.query_params)
         data.is_valid(raise_exception=True)
         rows = selectors.leaderboard_list(period=data.validated_data["period"])
-        paginator = StandardPagination()
-        page = paginator.paginate_queryset(rows, request, view=self)
-        first_rank = paginator.page.start_index()
-        ranked = [{"rank": first_rank + offset, **row} for offset, row in enumerate(page)]
-        return paginator.get_paginated_response(LeaderboardRowOutput(ranked, many=True).data)
+        return paginated_response(request, self, rows, LeaderboardRowOutput, position_field="rank")

@@ -96,11 +96,6 @@ def local_midnight(day: datetime.date, tz: zoneinfo.ZoneInfo) -> datetime.dateti
     return datetime.datetime.combine(day, datetime.time.min, tzinfo=tz).astimezone(datetime.UTC)
 
 
-def iso_week_label(day: datetime.date) -> str:
-    year, week, _ = day.isocalendar()
-    return f"{year}-W{week:02d}"
-
-
 def quest_metric(metric: str, days: dict, *, start: datetime.date, end: datetime.date) -> int:
     """A quest metric over the local dates start..end; ``days`` maps date -> (minutes, sessions)."""
     in_period = [totals for day, totals in days.items() if start <= day <= end]

@@ -5,26 +5,28 @@ from __future__ import annotations
 import datetime
 import zoneinfo
 
+from django.contrib.auth import get_user_model
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from accounts.models import User
 from gamification import rules
-from gamification.db import mongo_call
 from gamification.models import Achievement, Badge, PointsEntry, Quest, QuestProgress, UserBadge
+from studymaster.dates import local_today
+from studymaster.db import mongo_call
 
 
-def current_streak_get(*, user: User, now: datetime.datetime | None = None) -> int:
+def current_streak_get(*, user: AbstractBaseUser, now: datetime.datetime | None = None) -> int:
     """The user's current streak as of ``now`` in their time zone, from the user document alone.
 
     The one place that turns the stored streak into the one to show: 0 once a whole local
     day has passed since ``last_study_date``, with no write and no extra operation.
     """
-    today = (now or timezone.now()).astimezone(zoneinfo.ZoneInfo(user.time_zone)).date()
+    today = local_today(user, now)
     return rules.current_streak_as_of(user.current_streak, last_study_date=user.last_study_date, today=today)
 
 
-def user_progress_get(*, user: User, now: datetime.datetime | None = None) -> dict:
+def user_progress_get(*, user: AbstractBaseUser, now: datetime.datetime | None = None) -> dict:
     """The progress shown with the profile, read from the user document (no extra operation)."""
     return {
         "points": user.points,
@@ -37,16 +39,16 @@ def user_progress_get(*, user: User, now: datetime.datetime | None = None) -> di
     }
 
 
-def points_entry_list(*, user: User) -> QuerySet[PointsEntry]:
+def points_entry_list(*, user: AbstractBaseUser) -> QuerySet[PointsEntry]:
     """The user's ledger, newest first (index user, -created_at)."""
     return PointsEntry.objects.filter(user=user).order_by("-created_at", "-id")
 
 
-def achievement_list(*, user: User) -> QuerySet[Achievement]:
+def achievement_list(*, user: AbstractBaseUser) -> QuerySet[Achievement]:
     return Achievement.objects.filter(user=user).order_by("-created_at", "-id")
 
 
-def badge_catalog_for_user(*, user: User) -> list[dict]:
+def badge_catalog_for_user(*, user: AbstractBaseUser) -> list[dict]:
     """Every active badge, with whether and when the user earned it (2 reads)."""
     earned = dict(UserBadge.objects.filter(user=user).values_list("badge_id", "earned_at"))
     return [
@@ -61,11 +63,10 @@ def badge_catalog_for_user(*, user: User) -> list[dict]:
     ]
 
 
-def quest_list_for_user(*, user: User, now: datetime.datetime | None = None) -> list[dict]:
+def quest_list_for_user(*, user: AbstractBaseUser, now: datetime.datetime | None = None) -> list[dict]:
     """The active quests in their current periods (user's time zone), with the user's progress (2 reads)."""
-    now = now or timezone.now()
     tz = zoneinfo.ZoneInfo(user.time_zone)
-    today = now.astimezone(tz).date()
+    today = local_today(user, now)
     quests = list(Quest.objects.filter(is_active=True))
     starts = {quest.code: rules.period_bounds(quest.period, today=today) for quest in quests}
     progress = {
@@ -101,9 +102,10 @@ def leaderboard_list(*, period: str, now: datetime.datetime | None = None):
     ``week``: points earned (net, from the ledger) since Monday 00:00 UTC of the current ISO
     week (a list). Users without points in the period are left out. 2 reads either way.
     """
+    users = get_user_model().objects
     if period == "all":
         return (
-            User.objects.filter(leaderboard_opt_out=False, is_active=True, points__gt=0)
+            users.filter(leaderboard_opt_out=False, is_active=True, points__gt=0)
             .order_by("-points", "username")
             .values("username", "points")
         )
@@ -123,11 +125,11 @@ def leaderboard_list(*, period: str, now: datetime.datetime | None = None):
             ],
         )
     }
-    users = User.objects.filter(pk__in=list(totals), leaderboard_opt_out=False, is_active=True)
+    shown = users.filter(pk__in=list(totals), leaderboard_opt_out=False, is_active=True)
     return sorted(
         (
             {"username": username, "points": totals[pk]}
-            for pk, username in users.values_list("pk", "username")
+            for pk, username in shown.values_list("pk", "username")
         ),
         key=lambda row: (-row["points"], row["username"]),
     )

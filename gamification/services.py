@@ -1,13 +1,14 @@
 """Gamification services: the only code that changes points, streaks, badges, quests and achievements.
 
 Every change of points is a ``PointsEntry`` plus an ``$inc`` of ``user.points`` in the same
-multi-document transaction (:func:`gamification.db.run_in_transaction`), so
+multi-document transaction (:func:`studymaster.db.run_in_transaction`), so
 ``user.points == sum(ledger)`` holds even under concurrency and crashes. Each service
 either joins the caller's :class:`ProgressBatch` (whose writes are flushed together,
 one operation per collection) or, without one, runs and commits its own transaction.
 
 This app never imports ``sessions_app``: the session services hand over the facts
-(:class:`StudyChange`).
+(:class:`StudyChange`). Nor ``accounts``: the user is ``get_user_model()``, whose progress
+fields (points, level, streaks, totals) only these services write.
 """
 
 from __future__ import annotations
@@ -15,16 +16,18 @@ from __future__ import annotations
 import datetime
 import time
 import uuid
-import zoneinfo
 from dataclasses import dataclass, field
 
+from django.contrib.auth import get_user_model
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.utils import timezone
 from pymongo import ReturnDocument, UpdateOne
 
-from accounts.models import User
 from gamification import catalog, rules
-from gamification.db import db_date, mongo_call, run_in_transaction
 from gamification.models import Achievement, Badge, PointsEntry, Quest, QuestProgress, UserBadge
+from studymaster.dates import local_today
+from studymaster.db import db_date, mongo_call, run_in_transaction
+from studymaster.errors import DomainError
 
 MAX_ADJUSTMENT = 1_000_000
 CATALOG_TTL_SECONDS = 60
@@ -32,8 +35,8 @@ CATALOG_TTL_SECONDS = 60
 Days = dict[datetime.date, tuple[int, int]]  # local date -> (minutes, sessions)
 
 
-class GamificationError(ValueError):
-    """A request the rules refuse; the message says why."""
+class GamificationError(DomainError):
+    """A request the rules refuse; the message says why, ``field`` which input it is about."""
 
 
 # The catalog, cached per process: it changes rarely and is read by every study session.
@@ -70,7 +73,7 @@ def catalog_ensure() -> None:
 class ProgressBatch:
     """Writes collected by the services for one user, flushed in one go inside a transaction."""
 
-    user: User
+    user: AbstractBaseUser
     now: datetime.datetime
     entries: list[PointsEntry] = field(default_factory=list)
     user_set: dict = field(default_factory=dict)
@@ -98,8 +101,9 @@ class ProgressBatch:
             PointsEntry.objects.bulk_create(self.entries)
         # The user document is written by every change, so two concurrent changes for
         # one user always conflict and one of them is retried: that serializes them.
+        users = get_user_model()._meta.db_table
         totals = mongo_call(
-            User._meta.db_table,
+            users,
             "find_one_and_update",
             {"_id": self.user.pk},
             {"$inc": {"points": self.points}, **({"$set": self.user_set} if self.user_set else {})},
@@ -108,7 +112,7 @@ class ProgressBatch:
         )
         level = rules.level_for_points(totals["points"])
         if level != totals["level"]:
-            mongo_call(User._meta.db_table, "update_one", {"_id": self.user.pk}, {"$set": {"level": level}})
+            mongo_call(users, "update_one", {"_id": self.user.pk}, {"$set": {"level": level}})
             for reached in range(totals["level"] + 1, level + 1):
                 self.achieve(
                     kind=Achievement.Kind.LEVEL_UP,
@@ -127,7 +131,7 @@ class ProgressBatch:
         return totals
 
 
-def _in_batch(user: User, batch: ProgressBatch | None, write):
+def _in_batch(user: AbstractBaseUser, batch: ProgressBatch | None, write):
     """Run ``write(batch)`` in the caller's batch, or in a transaction of its own."""
     if batch is not None:
         return write(batch)
@@ -146,7 +150,7 @@ def _in_batch(user: User, batch: ProgressBatch | None, write):
 
 def points_award(
     *,
-    user: User,
+    user: AbstractBaseUser,
     amount: int,
     reason: str,
     reference: str,
@@ -165,15 +169,25 @@ def points_award(
     return _in_batch(user, batch, write)
 
 
-def points_adjust(*, user: User, amount: int, note: str, staff_username: str) -> PointsEntry:
-    """An admin's correction: a ledger entry, never a direct edit of ``user.points``.
+def points_adjustment_check(*, amount: int, note: str) -> None:
+    """Refuse an adjustment of ``amount`` points that is zero or implausibly large, or has no note.
 
-    Raises GamificationError for a zero or implausibly large amount, or a missing note.
+    Raises GamificationError naming the field (``amount`` or ``note``).
     """
     if amount == 0 or abs(amount) > MAX_ADJUSTMENT:
-        raise GamificationError(f"The amount must be a non-zero whole number within ±{MAX_ADJUSTMENT}.")
+        raise GamificationError(
+            f"The amount must be a non-zero whole number within ±{MAX_ADJUSTMENT}.", field="amount"
+        )
     if not note.strip():
-        raise GamificationError("Say why the points are adjusted.")
+        raise GamificationError("Say why the points are adjusted.", field="note")
+
+
+def points_adjust(*, user: AbstractBaseUser, amount: int, note: str, staff_username: str) -> PointsEntry:
+    """An admin's correction: a ledger entry, never a direct edit of ``user.points``.
+
+    Raises GamificationError (see :func:`points_adjustment_check`).
+    """
+    points_adjustment_check(amount=amount, note=note)
     return points_award(
         user=user,
         amount=amount,
@@ -184,7 +198,7 @@ def points_adjust(*, user: User, amount: int, note: str, staff_username: str) ->
 
 
 def streak_recompute(
-    *, user: User, study_days, today: datetime.date, batch: ProgressBatch | None = None
+    *, user: AbstractBaseUser, study_days, today: datetime.date, batch: ProgressBatch | None = None
 ) -> tuple[int, int]:
     """Set the current and longest streak and the last study day from the SET of local study days.
 
@@ -208,7 +222,7 @@ def streak_recompute(
     return _in_batch(user, batch, write)
 
 
-def badge_award(*, user: User, badge: Badge, batch: ProgressBatch | None = None) -> None:
+def badge_award(*, user: AbstractBaseUser, badge: Badge, batch: ProgressBatch | None = None) -> None:
     """Give ``user`` the badge once (an upsert on the unique user+badge key) and record the achievement."""
 
     def write(target: ProgressBatch) -> None:
@@ -230,7 +244,7 @@ def badge_award(*, user: User, badge: Badge, batch: ProgressBatch | None = None)
 
 def quest_progress_record(
     *,
-    user: User,
+    user: AbstractBaseUser,
     quest: Quest,
     period_start: datetime.date,
     period_end: datetime.date,
@@ -333,7 +347,9 @@ def _metrics(days: Days, distinct_subjects: int) -> dict[str, int]:
     }
 
 
-def study_change_record(*, user: User, change: StudyChange, now: datetime.datetime) -> StudyOutcome:
+def study_change_record(
+    *, user: AbstractBaseUser, change: StudyChange, now: datetime.datetime
+) -> StudyOutcome:
     """React to a logged or deleted study session: points, totals, streaks, quests, badges, achievements.
 
     Must run inside the caller's transaction (``run_in_transaction``), which also holds
@@ -341,7 +357,7 @@ def study_change_record(*, user: User, change: StudyChange, now: datetime.dateti
     """
     badges, quests = active_catalog()
     batch = ProgressBatch(user=user, now=now)
-    today = now.astimezone(zoneinfo.ZoneInfo(user.time_zone)).date()
+    today = local_today(user, now)
     logged = change.minutes > 0
     points_award(
         user=user,

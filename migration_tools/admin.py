@@ -1,10 +1,11 @@
 from django.contrib import admin
 
 from migration_tools.models import MigrationRun
+from studymaster.admin import ReadOnlyAdminMixin
 
 
 @admin.register(MigrationRun)
-class MigrationRunAdmin(admin.ModelAdmin):
+class MigrationRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-only: the audit log is written by the commands alone."""
 
     list_display = (
@@ -20,12 +21,3 @@ class MigrationRunAdmin(admin.ModelAdmin):
     list_filter = ("command", "status")
     search_fields = ("command", "database", "message")
     readonly_fields = [field.name for field in MigrationRun._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

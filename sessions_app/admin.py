@@ -6,10 +6,13 @@ from django.contrib import admin
 
 from sessions_app.models import StudySession
 from sessions_app.services import StudySessionNotFound, study_session_delete
+from studymaster.admin import ReadOnlyAdminMixin
 
 
 @admin.register(StudySession)
-class StudySessionAdmin(admin.ModelAdmin):
+class StudySessionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    # Learners log sessions through the API, where every rule applies; deleting is the service's.
+    allow_delete = True
     list_display = ("started_at", "user", "subject", "duration_minutes", "local_date", "points_awarded")
     list_filter = ("local_date", "started_at")
     search_fields = ("user__username", "subject", "subject_key")
@@ -29,12 +32,6 @@ class StudySessionAdmin(admin.ModelAdmin):
         "created_at",
     )
     readonly_fields = fields
-
-    def has_add_permission(self, request):
-        return False  # learners log sessions through the API, where every rule applies
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
     def delete_model(self, request, obj):
         with contextlib.suppress(StudySessionNotFound):  # already gone

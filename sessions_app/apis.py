@@ -1,11 +1,13 @@
-"""Thin DRF views for study sessions and their statistics."""
+"""Thin DRF views for study sessions and their statistics.
+
+Refusals (StudySessionRefused, StudySessionNotFound) are not caught here: the one API
+handler (``studymaster.api.exception_handler``) answers them.
+"""
 
 from __future__ import annotations
 
 import datetime
-import zoneinfo
 
-from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -13,7 +15,8 @@ from rest_framework.views import APIView
 
 from sessions_app import selectors, services
 from sessions_app.models import MAX_DURATION_MINUTES
-from studymaster.api import StandardPagination, error_response, not_found
+from studymaster.api import paginated_response
+from studymaster.dates import local_today
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
@@ -36,10 +39,6 @@ class StudySessionInput(serializers.Serializer):
     duration_minutes = serializers.IntegerField(min_value=1, max_value=MAX_DURATION_MINUTES)
     started_at = serializers.DateTimeField(required=False)
     notes = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
-
-
-def _refused(exc: services.StudySessionRefused) -> Response:
-    return _field_error(exc.field, str(exc))
 
 
 class StatsOutput(serializers.Serializer):
@@ -69,28 +68,17 @@ IDEMPOTENCY_PARAMETER = OpenApiParameter(
 class StudySessionListCreateApi(APIView):
     @extend_schema(responses=StudySessionOutput(many=True))
     def get(self, request):
-        paginator = StandardPagination()
-        page = paginator.paginate_queryset(
-            selectors.study_session_list(user=request.user), request, view=self
-        )
-        return paginator.get_paginated_response(StudySessionOutput(page, many=True).data)
+        rows = selectors.study_session_list(user=request.user)
+        return paginated_response(request, self, rows, StudySessionOutput)
 
     @extend_schema(
         request=StudySessionInput, responses={201: StudySessionOutput}, parameters=[IDEMPOTENCY_PARAMETER]
     )
     def post(self, request):
-        key = request.headers.get(IDEMPOTENCY_HEADER)
-        if key is not None and not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY_LENGTH:
-            message = f"The {IDEMPOTENCY_HEADER} header must be 1-{MAX_IDEMPOTENCY_KEY_LENGTH} characters."
-            return error_response(
-                "invalid", message, status.HTTP_400_BAD_REQUEST, fields={IDEMPOTENCY_HEADER: [message]}
-            )
+        key = _idempotency_key(request)
         data = StudySessionInput(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            logged = services.study_session_log(user=request.user, idempotency_key=key, **data.validated_data)
-        except services.StudySessionRefused as exc:
-            return _refused(exc)
+        logged = services.study_session_log(user=request.user, idempotency_key=key, **data.validated_data)
         headers = {"Idempotent-Replayed": "true"} if logged.replayed else None
         return Response(
             StudySessionOutput(logged.session).data, status=status.HTTP_201_CREATED, headers=headers
@@ -100,22 +88,27 @@ class StudySessionListCreateApi(APIView):
 class StudySessionDetailApi(APIView):
     @extend_schema(responses=StudySessionOutput)
     def get(self, request, session_id):
-        try:
-            session = selectors.study_session_get(user=request.user, session_id=session_id)
-        except services.StudySessionNotFound:
-            return not_found()
+        session = selectors.study_session_get(user=request.user, session_id=session_id)
         return Response(StudySessionOutput(session).data)
 
     @extend_schema(responses={204: None})
     def delete(self, request, session_id):
-        try:
-            services.study_session_delete(user=request.user, session_id=session_id)
-        except services.StudySessionNotFound:
-            return not_found()
+        services.study_session_delete(user=request.user, session_id=session_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+def _idempotency_key(request) -> str | None:
+    """The Idempotency-Key header, if any; a 400 naming the header when its length is wrong."""
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is not None and not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY_LENGTH:
+        message = f"The {IDEMPOTENCY_HEADER} header must be 1-{MAX_IDEMPOTENCY_KEY_LENGTH} characters."
+        raise serializers.ValidationError({IDEMPOTENCY_HEADER: [message]})
+    return key
+
+
 class StatsInput(serializers.Serializer):
+    """``from`` and ``to``, local dates; by default the 30 days up to ``context["today"]``."""
+
     # "from" is a Python keyword: the fields are renamed below.
     date_from = serializers.DateField(required=False, input_formats=["%Y-%m-%d"])
     date_to = serializers.DateField(required=False, input_formats=["%Y-%m-%d"])
@@ -127,6 +120,17 @@ class StatsInput(serializers.Serializer):
         except serializers.ValidationError as exc:
             names = {"date_from": "from", "date_to": "to"}
             raise serializers.ValidationError({names.get(k, k): v for k, v in exc.detail.items()}) from None
+
+    def validate(self, attrs):
+        date_to = attrs.get("date_to", self.context["today"])
+        date_from = attrs.get("date_from", date_to - datetime.timedelta(days=29))
+        if date_from > date_to:
+            raise serializers.ValidationError({"from": ["from must be on or before to."]})
+        if (date_to - date_from).days + 1 > selectors.MAX_STATS_DAYS:
+            raise serializers.ValidationError(
+                {"to": [f"The range may cover at most {selectors.MAX_STATS_DAYS} days."]}
+            )
+        return {"date_from": date_from, "date_to": date_to}
 
 
 class StatsApi(APIView):
@@ -142,17 +146,6 @@ class StatsApi(APIView):
         responses=StatsOutput,
     )
     def get(self, request):
-        data = StatsInput(data=request.query_params)
+        data = StatsInput(data=request.query_params, context={"today": local_today(request.user)})
         data.is_valid(raise_exception=True)
-        today = timezone.now().astimezone(zoneinfo.ZoneInfo(request.user.time_zone)).date()
-        date_to = data.validated_data.get("date_to", today)
-        date_from = data.validated_data.get("date_from", date_to - datetime.timedelta(days=29))
-        if date_from > date_to:
-            return _field_error("from", "from must be on or before to.")
-        if (date_to - date_from).days + 1 > selectors.MAX_STATS_DAYS:
-            return _field_error("to", f"The range may cover at most {selectors.MAX_STATS_DAYS} days.")
-        return Response(selectors.study_stats(user=request.user, date_from=date_from, date_to=date_to))
-
-
-def _field_error(field: str, message: str) -> Response:
-    return error_response("invalid", message, status.HTTP_400_BAD_REQUEST, fields={field: [message]})
+        return Response(selectors.study_stats(user=request.user, **data.validated_data))

@@ -13,11 +13,12 @@ import zoneinfo
 from django.utils import timezone
 
 from accounts.models import User
-from gamification.db import mongo_call
 from gamification.models import Achievement, PointsEntry, QuestProgress, UserBadge
 from gamification.services import points_adjust
 from sessions_app.models import StudySession
 from sessions_app.services import study_session_delete, study_session_log, study_streak_refresh
+from studymaster.dates import local_today
+from studymaster.db import mongo_call
 
 TIME_ZONES = [
     "UTC",
@@ -48,7 +49,7 @@ def _learner_sessions(rng: random.Random, learner: User, now: datetime.datetime)
     tz = zoneinfo.ZoneInfo(learner.time_zone)
     diligence = rng.choice([0.35, 0.6, 0.8, 0.95])  # chance of studying on a given day
     subjects = rng.sample(SUBJECTS, rng.randint(2, 7))
-    today = now.astimezone(tz).date()
+    today = local_today(learner, now)
     for offset in range(DEMO_DAYS, -1, -1):
         if rng.random() > diligence:
             continue

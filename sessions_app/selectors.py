@@ -7,10 +7,10 @@ import datetime
 from django.db.models import QuerySet
 
 from accounts.models import User
-from gamification.db import db_date, mongo_call
-from gamification.rules import iso_week_label
 from sessions_app.models import StudySession
 from sessions_app.services import StudySessionNotFound, parse_session_id
+from studymaster.dates import iso_week_label
+from studymaster.db import db_date, mongo_call
 
 MAX_STATS_DAYS = 366
 

@@ -10,7 +10,6 @@ overlap rule and every award hold under concurrency.
 from __future__ import annotations
 
 import datetime
-import zoneinfo
 from dataclasses import dataclass
 
 from bson import ObjectId
@@ -19,9 +18,11 @@ from django.db import IntegrityError
 from django.utils import timezone
 
 from accounts.models import User
-from gamification.db import mongo_call, run_in_transaction
 from gamification.services import StudyChange, StudyOutcome, streak_recompute, study_change_record
 from sessions_app.models import MAX_DURATION_MINUTES, StudySession
+from studymaster.dates import local_date_at, local_today
+from studymaster.db import mongo_call, run_in_transaction
+from studymaster.errors import DomainError
 
 MAX_BACKDATE = datetime.timedelta(days=30)
 # Clients' clocks drift; a start this little ahead of ours is not "in the future".
@@ -30,16 +31,23 @@ MAX_SUBJECT_LENGTH = 100
 COLLECTION = StudySession._meta.db_table
 
 
-class StudySessionRefused(ValueError):
-    """The rules refuse this study session; ``field`` and the message say why."""
+class StudySessionRefused(DomainError):
+    """The rules refuse this study session; ``field`` and the message say why (400)."""
 
     def __init__(self, field: str, message: str):
-        super().__init__(message)
-        self.field = field
+        super().__init__(message, field=field)
 
 
-class StudySessionNotFound(LookupError):
-    """No study session with that id belongs to the user (malformed ids included)."""
+class StudySessionNotFound(DomainError):
+    """No study session with that id belongs to the user (malformed ids included): 404, and the
+    answer does not tell a foreign id from a missing one."""
+
+    status = 404
+    code = "not_found"
+
+    def __init__(self, session_id):
+        super().__init__("Not found.")
+        self.session_id = session_id
 
 
 @dataclass(frozen=True)
@@ -150,7 +158,7 @@ def study_session_log(
         duration_minutes=duration_minutes,
         started_at=started_at,
         ended_at=started_at + datetime.timedelta(minutes=duration_minutes),
-        local_date=started_at.astimezone(zoneinfo.ZoneInfo(user.time_zone)).date(),
+        local_date=local_date_at(user, started_at),
         notes=notes,
         idempotency_key=idempotency_key,
         created_at=now,
@@ -241,8 +249,7 @@ def study_streak_refresh(*, user: User, now: datetime.datetime | None = None) ->
     streak as of now from the stored one and ``last_study_date``
     (``gamification.selectors.current_streak_get``), so nothing has to run daily.
     """
-    now = now or timezone.now()
-    today = now.astimezone(zoneinfo.ZoneInfo(user.time_zone)).date()
+    today = local_today(user, now)
 
     def work() -> tuple[int, int]:
         days = _user_facts(user, subject_key="")["days"]

@@ -1,7 +1,10 @@
 """What every endpoint shares: the error shape and the pagination envelope.
 
 Errors: ``{"code": "...", "message": "...", "fields": {"<field>": ["..."]}}``, with
-``fields`` for validation errors only. Lists: ``{count, next, previous, results}``.
+``fields`` for validation errors only. Every error reaches that shape through one route,
+:func:`exception_handler`: DRF's own exceptions, Django's ``ValidationError`` (accounts'
+services), every :class:`~studymaster.errors.DomainError` and database errors. Views do not
+catch them. Lists: ``{count, next, previous, results}``, through :func:`paginated_response`.
 """
 
 from __future__ import annotations
@@ -14,17 +17,33 @@ from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
-from rest_framework.serializers import as_serializer_error
+from rest_framework.serializers import BaseSerializer, as_serializer_error
 from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from studymaster.errors import database_error_cause, database_error_response
+from studymaster.errors import DomainError, database_error_cause, database_error_response
 
 
 class StandardPagination(PageNumberPagination):
     page_size = 20
     page_size_query_param = "page_size"
     max_page_size = 100
+
+
+def paginated_response(
+    request, view, rows, serializer_class: type[BaseSerializer], *, position_field: str | None = None
+) -> Response:
+    """One page of ``rows`` (a queryset, paginated in the database, or a list) in the list envelope.
+
+    With ``position_field``, each row of the page also gets its 1-based position in the whole
+    list under that name (the leaderboard's rank).
+    """
+    paginator = StandardPagination()
+    page = paginator.paginate_queryset(rows, request, view=view)
+    if position_field is not None:
+        first = paginator.page.start_index()
+        page = [{position_field: first + offset, **row} for offset, row in enumerate(page)]
+    return paginator.get_paginated_response(serializer_class(page, many=True).data)
 
 
 def _flatten(detail) -> list[str]:
@@ -41,17 +60,19 @@ def _fields(detail) -> dict[str, list[str]]:
     return {"non_field_errors": _flatten(detail)}
 
 
-def error_response(code: str, message: str, http_status: int, *, fields=None, headers=None) -> Response:
-    body = {"code": code, "message": message}
-    if fields is not None:
-        body["fields"] = fields
-    return Response(body, status=http_status, headers=headers)
+def _domain_error_response(exc: DomainError) -> Response:
+    body = {"code": exc.code, "message": exc.message}
+    if exc.field is not None:
+        body["fields"] = {exc.field: [exc.message]}
+    return Response(body, status=exc.status)
 
 
 def exception_handler(exc, context):
-    """DRF's handler, reshaped into the one error shape."""
+    """DRF's handler, reshaped into the one error shape; also answers domain and database errors."""
     if (database_error := database_error_cause(exc)) is not None:
         return database_error_response(database_error)
+    if isinstance(exc, DomainError):
+        return _domain_error_response(exc)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
@@ -80,10 +101,6 @@ def exception_handler(exc, context):
         body = {"code": str(code), "message": message}
     response.data = body
     return response
-
-
-def not_found() -> Response:
-    return error_response("not_found", "Not found.", status.HTTP_404_NOT_FOUND)
 
 
 def _is_api(request) -> bool:

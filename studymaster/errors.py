@@ -1,4 +1,5 @@
-"""Classification of database errors, what each class means for an operator, and its HTTP answer.
+"""Classification of database errors, what each class means for an operator, and its HTTP answer;
+and :class:`DomainError`, the base of the exceptions with which the domain refuses a request.
 
 One function, :func:`classify`, names the kind of a PyMongo error and writes a message that
 tells an operator what to do. Everything else maps that kind: :func:`command_error` to exit
@@ -100,6 +101,23 @@ _CLOSED = re.compile(
     r"connection closed|closed by (the )?peer|connection reset|handshake|EOF occurred", re.IGNORECASE
 )
 _ATLAS_HOST = re.compile(r"\.mongodb\.net", re.IGNORECASE)
+
+
+class DomainError(Exception):
+    """A request that the domain's rules refuse; the base class of every domain exception.
+
+    Services raise it (or a subclass); views never catch it: ``studymaster.api.exception_handler``
+    answers it in the one error shape with ``status`` and ``code``, the message, and, when the
+    error is about one input, ``fields`` naming ``field``.
+    """
+
+    status = 400
+    code = "invalid"
+
+    def __init__(self, message: str, *, field: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
 
 
 @dataclass(frozen=True)

@@ -23,12 +23,12 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from gamification import db as gamification_db
 from gamification.models import Achievement, PointsEntry, QuestProgress, UserBadge
 from gamification.services import catalog_cache_clear
 from gamification.tests.factories import ledger_sum
 from sessions_app.models import StudySession
 from sessions_app.tests.factories import api_client_for, log_session, make_user
+from studymaster import db as studymaster_db
 from studymaster.fault_injection import FailPoints
 
 pytestmark = [
@@ -171,7 +171,7 @@ def test_log_with_a_write_concern_error_succeeds_or_answers_503_then_logs_once(f
 
 def test_a_transaction_failing_for_longer_than_its_time_limit_answers_503_in_time(failpoints, monkeypatch):
     """A failover that outlasts the budget ends in a 503, not a request gunicorn kills at 30 s."""
-    monkeypatch.setattr(gamification_db, "TRANSACTION_TIME_LIMIT_SECONDS", 2)
+    monkeypatch.setattr(studymaster_db, "TRANSACTION_TIME_LIMIT_SECONDS", 2)
     user = make_user()
     client = api_client_for(user)
     failpoints.fail("insert", times=1000, error_code=91)

@@ -1,8 +1,9 @@
-"""Raw MongoDB operations the ORM cannot express, counted like the ORM's own.
+"""Transactions and the raw MongoDB operations the ORM cannot express, counted like the ORM's own.
 
 The backend logs only the collection methods it uses itself (``aggregate``, ``insert_many``,
-``update_many``...). Every raw call here goes through :func:`mongo_call`, which logs it the
-same way, so ``django_assert_max_num_queries`` counts every round trip to the server.
+``update_many``...). Every raw call goes through :func:`mongo_call`, or tells
+:func:`log_operation` of itself, so ``django_assert_max_num_queries`` counts every round trip
+to the server.
 """
 
 from __future__ import annotations
@@ -22,9 +23,16 @@ T = TypeVar("T")
 TRANSACTION_TIME_LIMIT_SECONDS = 20
 
 
-def _log(connection, operation: str, started: float) -> None:
+def log_operation(description: str, *, started: float | None = None) -> None:
+    """Record one raw PyMongo operation in Django's query log, as the ORM records its own.
+
+    ``started`` (a ``time.monotonic()`` reading) gives the operation's duration; without it
+    the operation is logged as taking no time. Does nothing unless queries are being logged.
+    """
+    connection = connections[DEFAULT_DB_ALIAS]
     if connection.queries_logged:
-        connection.queries_log.append({"sql": operation, "time": f"{time.monotonic() - started:.3f}"})
+        seconds = 0.0 if started is None else time.monotonic() - started
+        connection.queries_log.append({"sql": description, "time": f"{seconds:.3f}"})
 
 
 def mongo_call(collection: str, method: str, *args, **kwargs):
@@ -34,7 +42,7 @@ def mongo_call(collection: str, method: str, *args, **kwargs):
     try:
         return getattr(connection.database[collection], method)(*args, session=connection.session, **kwargs)
     finally:
-        _log(connection, f"db.{collection}.{method}(...)", started)
+        log_operation(f"db.{collection}.{method}(...)", started=started)
 
 
 def db_date(day: datetime.date) -> datetime.datetime:
@@ -71,5 +79,5 @@ def run_in_transaction(work: Callable[[], T]) -> T:
     with pymongo.timeout(TRANSACTION_TIME_LIMIT_SECONDS), connection.connection.start_session() as session:
         result = session.with_transaction(callback)
     # The commit is a round trip of its own: count it like Django's atomic() does.
-    _log(connection, "session.commit_transaction()", time.monotonic())
+    log_operation("session.commit_transaction()", started=time.monotonic())
     return result
