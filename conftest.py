@@ -20,7 +20,7 @@ from studymaster.embedded import EmbeddedMongo, MongoUser, make_tls_files
 from studymaster.mongo import client_options
 
 # Fault-injection fixtures: failpoints, a killable Django DB, an unreachable one.
-pytest_plugins = ["studymaster.fault_injection"]
+pytest_plugins = ["tests.fault_injection"]
 
 REAL_SERVER_URI = os.environ.get("MONGODB_TEST_URI", "")
 TEST_DB_PREFIX = "test_"

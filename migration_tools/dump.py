@@ -16,16 +16,18 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-from collections import Counter
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import bson
-from bson import ObjectId, json_util
+from bson import json_util
 from bson.json_util import CANONICAL_JSON_OPTIONS, JSONOptions
 from pymongo import MongoClient
 
+from gamification.invariants import UserTally
+from gamification.models import Achievement, UserBadge
 from migration_tools.bsonfiles import (
     DECODE,
     ContentHash,
@@ -35,7 +37,9 @@ from migration_tools.bsonfiles import (
     sha256_file,
     split_documents,
 )
-from migration_tools.progress import Progress
+from migration_tools.progress import Progress, human_bytes
+from migration_tools.runs import Audit, cannot_run, client_for, refuse
+from sessions_app.models import StudySession
 from studymaster.mongo import redact
 
 TOOL_NAME = "studymaster-migration"
@@ -48,6 +52,9 @@ CURSOR_BATCH = 2000
 # (1.1 s against 0.66 s for 45,000 study sessions); on MongoDB it is the plan chosen anyway.
 SORTED_BY_ID = {"sort": [("_id", 1)], "hint": [("_id", 1)], "batch_size": CURSOR_BATCH}
 READ_JSON_OPTIONS = JSONOptions(json_mode=CANONICAL_JSON_OPTIONS.json_mode, tz_aware=True)
+# Besides the ledger, the collections whose documents each belong to a user: export warns of
+# orphans among them, verify compares their counts per user (gamification.invariants).
+PER_USER_MODELS = (UserBadge, Achievement, StudySession)
 
 
 @dataclass
@@ -148,7 +155,7 @@ def dump_database(
     exclude: set[str] | frozenset = frozenset({AUDIT_COLLECTION}),
     progress: Progress | None = None,
     notes: dict | None = None,
-    tally: DomainTally | None = None,
+    tally: UserTally | None = None,
 ) -> dict:
     """Export ``db_name`` to ``out_dir`` and return the manifest (also written to disk).
 
@@ -201,7 +208,7 @@ def dump_database(
             written += len(batch)
             content.add_batch(batch)
             if tally is not None:
-                tally.add_batch(name, batch)
+                tally.add(name, split_documents(batch))
             progress.update(name, content.count, content.bytes)
         stream.close()
         writer.close()
@@ -349,92 +356,88 @@ def _decode_or_raise(raw: bytes, path: Path, offset: int) -> None:
         raise DamagedDumpError(f"{path}: the document at byte {offset} is not valid BSON ({exc}).") from None
 
 
-# -- domain warnings ---------------------------------------------------------------------------
-USERS = "accounts_user"
-LEDGER = "gamification_pointsentry"
-PER_USER_COLLECTIONS = ("gamification_userbadge", "gamification_achievement", "sessions_app_studysession")
+# -- export_local ---------------------------------------------------------------------------------
+@dataclass
+class Export:
+    """What one export_local run did: the manifest written, its time, the domain's warnings."""
+
+    db_name: str
+    source: str  # the redacted URI
+    out: str  # the folder as the operator named it
+    manifest: dict
+    seconds: float
+    warnings: list[str]
+
+    @property
+    def documents(self) -> int:
+        return sum(item["documents"] for item in self.manifest["collections"].values())
+
+    @property
+    def size(self) -> int:
+        return sum(item["bytes"] for item in self.manifest["collections"].values())
 
 
-class DomainTally:
-    """Problems in the application's data that a migration carries over as they are.
+def export_run(
+    *,
+    out: str,
+    uri: str,
+    uri_name: str,
+    db_name: str,
+    collections: list[str] | None,
+    compress: bool,
+    progress: Progress,
+    audit: Audit,
+) -> Export:
+    """export_local: export ``db_name`` from ``uri`` to the folder ``out``; record counts and checksums in ``audit``.
 
-    Gathered from the documents as they are exported, so finding them costs no second scan
-    of the database: orphans (rows whose user is gone) and points that differ from the ledger.
+    Raises CommandError: exit 1 for a source database without collections, a folder that holds
+    a dump, or an unknown collection; exit 2 when the source cannot be reached (``uri_name``
+    names its option) or the dump does not read back as written.
     """
-
-    def __init__(self) -> None:
-        self.users_exported = False
-        self.points: dict = {}
-        self.per_user: dict[str, Counter] = {}
-        self.ledger: Counter = Counter()
-
-    def start(self, name: str) -> None:
-        """A collection's export begins (it may hold no documents)."""
-        if name == USERS:
-            self.users_exported = True
-        elif name in (LEDGER, *PER_USER_COLLECTIONS):
-            self.per_user[name] = Counter()
-
-    def add_batch(self, name: str, batch: bytes) -> None:
-        if name == USERS:
-            for raw in split_documents(batch):
-                user = bson.decode(bytes(raw), DECODE)
-                self.points[_user_key(user["_id"])] = user.get("points", 0) or 0
-        elif name in (LEDGER, *PER_USER_COLLECTIONS):
-            counts = self.per_user[name]
-            if name != LEDGER:
-                for raw in split_documents(batch):
-                    counts[_user_and_amount(raw, ledger=False)[0]] += 1
-                return
-            for raw in split_documents(batch):
-                user, amount = _user_and_amount(raw, ledger=True)
-                counts[user] += 1
-                self.ledger[user] += amount
-
-    def warnings(self) -> list[str]:
-        """Orphans per collection, and users whose points differ from the ledger's sum."""
-        if not self.users_exported:
-            return []
-        warnings = []
-        for name, counts in self.per_user.items():
-            orphans = sum(n for user, n in counts.items() if user not in self.points)
-            if orphans:
-                warnings.append(f"{name}: {orphans} document(s) whose user does not exist (orphans).")
-        if LEDGER in self.per_user:
-            mismatched = [user for user, total in self.points.items() if self.ledger.get(user, 0) != total]
-            if mismatched:
-                shown = ", ".join(str(_user_value(user)) for user in mismatched[:3])
-                warnings.append(
-                    f"{USERS}: {len(mismatched)} user(s) whose points differ from the sum of their "
-                    f"{LEDGER} amounts (first: {shown})."
-                )
-        return warnings
+    client = client_for(uri, name=uri_name)
+    try:
+        if not client[db_name].list_collection_names():
+            raise refuse(f"Database {db_name!r} on {redact(uri)} has no collections; check --db.")
+        started = time.monotonic()
+        tally = UserTally(PER_USER_MODELS)
+        try:
+            manifest = dump_database(
+                client,
+                db_name,
+                Path(out),
+                source_uri=uri,
+                collections=collections,
+                compress=compress,
+                progress=progress,
+                tally=tally,
+            )
+        except (FileExistsError, ValueError) as exc:
+            raise refuse(str(exc)) from None
+        except DamagedDumpError as exc:
+            raise cannot_run(f"The dump did not read back as written: {exc}") from None
+        seconds = time.monotonic() - started
+    finally:
+        client.close()
+    stats = manifest["collections"]
+    audit.counts = {name: item["documents"] for name, item in stats.items()}
+    audit.checksums = {name: item["content_hash"] for name, item in stats.items()}
+    return Export(db_name, redact(uri), str(out), manifest, seconds, tally.warnings())
 
 
-# The layout the application writes: an ObjectId _id, then user_id, then (the ledger) amount.
-_USER_ID_AT_21 = b"\x07user_id\x00"
-_INT32_AMOUNT, _INT64_AMOUNT = b"\x10amount\x00", b"\x12amount\x00"
+def format_export_collections(export: Export) -> list[str]:
+    """One line per exported collection: its documents and size."""
+    return [
+        f"  {name:<40} {item['documents']:>9} documents  {human_bytes(item['bytes'])}"
+        for name, item in export.manifest["collections"].items()
+    ]
 
 
-def _user_and_amount(raw, *, ledger: bool) -> tuple:
-    """(user key, amount) of a raw document: read at fixed offsets when the document has the
-    application's layout (each field's type and name checked), else decoded."""
-    if raw[4:9] == b"\x07_id\x00" and raw[21:30] == _USER_ID_AT_21:
-        user = bytes(raw[30:42])
-        if not ledger:
-            return user, 0
-        marker = raw[42:50]
-        if marker == _INT32_AMOUNT:
-            return user, int.from_bytes(raw[50:54], "little", signed=True)
-        if marker == _INT64_AMOUNT:
-            return user, int.from_bytes(raw[50:58], "little", signed=True)
-    document = bson.decode(bytes(raw), DECODE)
-    return _user_key(document.get("user_id")), document.get("amount", 0) or 0
-
-
-def _user_key(value):
-    return value.binary if isinstance(value, ObjectId) else value
-
-
-def _user_value(key):
-    return ObjectId(key) if isinstance(key, bytes) and len(key) == 12 else key
+def format_export_summary(export: Export) -> str:
+    """What was exported, how fast, that it read back, and what was left out."""
+    return (
+        f"Exported {export.documents} documents ({human_bytes(export.size)}) in "
+        f"{len(export.manifest['collections'])} collections of {export.db_name} from {export.source} to "
+        f"{export.out} in {export.seconds:.1f}s ({export.documents / max(export.seconds, 1e-6):.0f} "
+        f"documents/s). Re-read: every checksum matches {Path(export.out) / MANIFEST_NAME}. "
+        f"Not exported: {', '.join(export.manifest['excluded'])} (audit log)."
+    )

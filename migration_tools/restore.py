@@ -14,18 +14,22 @@ lost and nothing duplicated.
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import bson
 from bson.raw_bson import RawBSONDocument
+from django.conf import settings
 from pymongo import MongoClient
 from pymongo.errors import BulkWriteError, OperationFailure
 
-from migration_tools.bsonfiles import RAW, bson_compare, bson_rank, iter_raw_documents
-from migration_tools.dump import MANIFEST_NAME, CollectionFiles, Dump, check_dump, dump_database
+from migration_tools.bsonfiles import RAW, DamagedDumpError, bson_compare, bson_rank, iter_raw_documents
+from migration_tools.dump import MANIFEST_NAME, CollectionFiles, Dump, check_dump, dump_database, load_dump
 from migration_tools.progress import Progress
+from migration_tools.runs import Audit, cannot_run, client_for, refuse, server_key
 from studymaster.mongo import redact
 
 BATCH_BYTES = 8 * 1024 * 1024
@@ -449,3 +453,117 @@ def format_import_report(report: ImportReport, *, seconds: float, verbosity: int
         f"({documents / max(seconds, 1e-6):.0f} documents/s); {checked}."
     )
     return "\n".join(lines)
+
+
+# -- import_atlas -----------------------------------------------------------------------------------
+def import_target(uri: str | None) -> tuple[str, str]:
+    """The target's URI and the name to report it by: ``--uri``, else ATLAS_MONGODB_URI.
+
+    Never MONGODB_URI: an import must not land in whatever the application points at. Raises
+    CommandError (exit 2) when neither is set.
+    """
+    if uri:
+        return uri, "--uri"
+    if settings.ATLAS_MONGODB_URI:
+        return settings.ATLAS_MONGODB_URI, "ATLAS_MONGODB_URI"
+    raise cannot_run(
+        "No target: set ATLAS_MONGODB_URI or pass --uri. import_atlas never falls back to MONGODB_URI."
+    )
+
+
+def refuse_local_source_as_target(uri: str, target_db: str) -> None:
+    """Refuse (exit 1) a target that is the local source itself: its server and its database."""
+    target_server = server_key(uri)
+    if (
+        target_server
+        and target_db == settings.MONGODB_DB_NAME
+        and target_server == server_key(settings.LOCAL_MONGODB_URI)
+    ):
+        raise refuse(
+            f"The target {redact(uri)} database {target_db} is the local source itself "
+            "(LOCAL_MONGODB_URI); name the Atlas cluster with --uri or ATLAS_MONGODB_URI."
+        )
+
+
+@dataclass
+class ImportRun:
+    report: ImportReport
+    seconds: float
+
+
+def import_run(
+    *,
+    from_dir: Path,
+    uri: str,
+    uri_name: str,
+    db: str | None,
+    drop: bool,
+    yes: bool,
+    dry_run: bool,
+    no_snapshot: bool,
+    snapshot_dir: Path | None,
+    indexes_only: bool,
+    progress: Progress,
+    audit: Audit,
+    warn: Callable[[str], object],
+) -> ImportRun:
+    """import_atlas: check the request and the dump, import it, record the counts in ``audit``.
+
+    Raises CommandError: exit 1 for --drop without --yes, a damaged dump or an unsafe target
+    (nothing written); exit 2 when the target cannot be reached. ``warn`` is told when the
+    dump has no manifest. Conflicts do not raise here: see :func:`refuse_conflicts`.
+    """
+    if drop and not yes and not dry_run:
+        raise refuse("--drop deletes the dump's collections in the target: add --yes to confirm.")
+    try:
+        dump = load_dump(from_dir)
+    except DamagedDumpError as exc:
+        raise refuse(f"Refused, nothing written: {exc}") from None
+    target_db = db or dump.db_name
+    audit.database = target_db
+    refuse_local_source_as_target(uri, target_db)
+    if dump.manifest is None:
+        warn(
+            f"warning: {dump.root} has no manifest.json (a mongodump folder?): no checksum could be "
+            "checked; the BSON framing and every document were."
+        )
+    snapshot = None
+    if not no_snapshot:
+        snapshot = snapshot_dir or default_snapshot_dir(dump, target_db)
+    client = client_for(uri, name=uri_name)
+    started = time.monotonic()
+    try:
+        report = import_dump(
+            client,
+            dump,
+            target_db=target_db,
+            target_uri=uri,
+            drop=drop,
+            dry_run=dry_run,
+            indexes_only=indexes_only,
+            snapshot_dir=snapshot,
+            progress=progress,
+        )
+    except (DamagedDumpError, ImportRefused) as exc:
+        raise refuse(f"Refused, nothing written: {exc}") from None
+    finally:
+        client.close()
+    seconds = time.monotonic() - started
+    audit.counts = {
+        c.name: {"inserted": c.inserted, "identical": c.identical, "conflicts": c.conflicts}
+        for c in report.collections
+    }
+    audit.checksums = {
+        name: item["content_hash"] for name, item in ((dump.manifest or {}).get("collections") or {}).items()
+    }
+    return ImportRun(report, seconds)
+
+
+def refuse_conflicts(report: ImportReport) -> None:
+    """Exit 1 when the import left conflicts in the target (after its report is shown)."""
+    if report.conflicts:
+        raise refuse(
+            f"{report.conflicts} conflict(s): documents, indexes or collection options that exist in the "
+            "target with other content were left untouched. Inspect them, then --drop --yes, "
+            "--indexes-only (indexes) or fix the target."
+        )

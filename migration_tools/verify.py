@@ -9,19 +9,29 @@ collection options, and checks the application's invariants on the target.
 
 from __future__ import annotations
 
+import json
 import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import bson
-from bson.raw_bson import RawBSONDocument
+from django.conf import settings
 
+from gamification.invariants import (
+    count_differences,
+    ledger_check,
+    ledger_collection,
+    raw_counts_by_user,
+    user_column,
+    users_collection,
+)
 from migration_tools.bsonfiles import (
     DECODE,
-    RAW,
+    DamagedDumpError,
     document_id,
     id_order_key,
     iter_raw_documents,
@@ -29,16 +39,17 @@ from migration_tools.bsonfiles import (
 )
 from migration_tools.dump import (
     AUDIT_COLLECTION,
-    LEDGER,
-    PER_USER_COLLECTIONS,
+    PER_USER_MODELS,
     SORTED_BY_ID,
-    USERS,
     Dump,
     check_dump,
     list_dumpable,
+    load_dump,
 )
 from migration_tools.progress import Progress
 from migration_tools.restore import _comparable, index_spec, option_differences, same_index
+from migration_tools.runs import Audit, cannot_run, client_for, refuse
+from studymaster.mongo import redact
 
 SHOWN_IDS = 5
 
@@ -128,9 +139,11 @@ class LiveSide:
         for batch in self.db[name].find_raw_batches({}, **SORTED_BY_ID):
             yield from split_documents(batch)
 
-    def count_by_user(self, name: str) -> Counter:
-        pipeline = [{"$group": {"_id": "$user_id", "n": {"$sum": 1}}}]
-        return Counter({str(row["_id"]): row["n"] for row in self.db[name].aggregate(pipeline)})
+    def count_by_user(self, model) -> Counter:
+        """Documents per user (``str`` of the user's ``_id``) of a per-user model's collection."""
+        pipeline = [{"$group": {"_id": f"${user_column(model)}", "n": {"$sum": 1}}}]
+        rows = self.db[model._meta.db_table].aggregate(pipeline)
+        return Counter({str(row["_id"]): row["n"] for row in rows})
 
 
 class DumpSide:
@@ -178,11 +191,9 @@ class DumpSide:
 
         return read()
 
-    def count_by_user(self, name: str) -> Counter:
-        counts: Counter = Counter()
-        for raw in iter_raw_documents(self.files[name].bson_path):
-            counts[str(RawBSONDocument(raw, RAW).get("user_id"))] += 1
-        return counts
+    def count_by_user(self, model) -> Counter:
+        """Documents per user (``str`` of the user's ``_id``) of a per-user model's collection."""
+        return raw_counts_by_user(model, iter_raw_documents(self.files[model._meta.db_table].bson_path))
 
 
 # -- the comparison ----------------------------------------------------------------------------
@@ -346,7 +357,8 @@ def index_differences(source: list[dict], target: list[dict]) -> list[str]:
 def check_invariants(
     source, target: LiveSide, diffs: dict[str, CollectionDiff] | None = None
 ) -> list[InvariantResult]:
-    """The application's promises, checked on the target; skipped when the collections are absent.
+    """The application's promises (gamification.invariants), checked on the target; skipped when
+    the collections are absent.
 
     A per-user count needs no query when ``diffs`` shows the collection holds the very same
     documents on both sides, byte for byte: the counts cannot differ then.
@@ -354,26 +366,25 @@ def check_invariants(
     diffs = diffs or {}
     results = []
     names = target.names()
-    if {USERS, LEDGER} <= names:
-        ledger = _ledger(target.db)
-        users = list(target.db[USERS].find({}, {"points": 1}))
-        wrong = [
-            str(user["_id"]) for user in users if (user.get("points") or 0) != ledger.get(str(user["_id"]), 0)
-        ]
+    users, ledger = users_collection(), ledger_collection()
+    if {users, ledger} <= names:
+        check = ledger_check(target.db)
+        wrong = check.off_ledger
         results.append(
             InvariantResult(
                 "points equal the ledger",
                 "failed" if wrong else "ok",
-                f"{len(wrong)} of {len(users)} users differ (first: {', '.join(wrong[:SHOWN_IDS])})"
+                f"{len(wrong)} of {check.users} users differ (first: {', '.join(wrong[:SHOWN_IDS])})"
                 if wrong
-                else f"{len(users)} users",
+                else f"{check.users} users",
             )
         )
     else:
         results.append(
-            InvariantResult("points equal the ledger", "skipped", f"{USERS} or {LEDGER} is not in the target")
+            InvariantResult("points equal the ledger", "skipped", f"{users} or {ledger} is not in the target")
         )
-    for name in PER_USER_COLLECTIONS:
+    for model in PER_USER_MODELS:
+        name = model._meta.db_table
         label = f"{name} per user"
         if name not in names or name not in source.names():
             results.append(InvariantResult(label, "skipped", f"{name} is not on both sides"))
@@ -384,12 +395,8 @@ def check_invariants(
                 InvariantResult(label, "ok", f"{diff.target_documents} documents, the source's byte for byte")
             )
             continue
-        source_counts, target_counts = source.count_by_user(name), target.count_by_user(name)
-        wrong = sorted(
-            user
-            for user in set(source_counts) | set(target_counts)
-            if source_counts[user] != target_counts[user]
-        )
+        source_counts, target_counts = source.count_by_user(model), target.count_by_user(model)
+        wrong = count_differences(source_counts, target_counts)
         results.append(
             InvariantResult(
                 label,
@@ -400,11 +407,6 @@ def check_invariants(
             )
         )
     return results
-
-
-def _ledger(db) -> Counter:
-    pipeline = [{"$group": {"_id": "$user_id", "total": {"$sum": "$amount"}}}]
-    return Counter({str(row["_id"]): row["total"] for row in db[LEDGER].aggregate(pipeline)})
 
 
 # -- the report for people ----------------------------------------------------------------------
@@ -447,3 +449,88 @@ def format_report(report: VerifyReport) -> str:
         "RESULT: IDENTICAL" if report.identical else "RESULT: DIFFERENCES FOUND",
     ]
     return "\n".join(lines)
+
+
+def write_report_json(report: VerifyReport, path: Path) -> None:
+    """The report as JSON, for scripts (``--json``)."""
+    Path(path).write_text(json.dumps(report.to_dict(), indent=2, default=str) + "\n")
+
+
+# -- verify_migration ------------------------------------------------------------------------------
+def verify_target(uri: str | None) -> str:
+    """The target's URI: ``--target-uri``, else ATLAS_MONGODB_URI; CommandError (exit 2) without one."""
+    uri = uri or settings.ATLAS_MONGODB_URI
+    if not uri:
+        raise cannot_run("No target: set ATLAS_MONGODB_URI or pass --target-uri.")
+    return uri
+
+
+def verify_run(
+    *,
+    source_uri: str,
+    target_uri: str,
+    db: str | None,
+    target_db: str | None,
+    dump: str | None,
+    progress: Progress,
+    audit: Audit,
+) -> VerifyReport:
+    """verify_migration: compare the target with the live source, or with ``dump``; counts into ``audit``.
+
+    Raises CommandError: exit 2 when the target (checked first: nothing else matters then) or
+    the source cannot be reached, or the comparison cannot be trusted; exit 1 for a damaged
+    dump or a source database without collections. Differences do not raise here: see
+    :func:`refuse_differences`.
+    """
+    target_client = client_for(target_uri, name="--target-uri")
+    clients = [target_client]
+    try:
+        if dump:
+            try:
+                source = load_dump(Path(dump))
+            except DamagedDumpError as exc:
+                raise refuse(f"Refused: {exc}") from None
+            source_db, source_label = db or source.db_name, str(dump)
+        else:
+            source_db, source_label = db or settings.MONGODB_DB_NAME, redact(source_uri)
+            source_client = client_for(source_uri, name="--source-uri")
+            clients.append(source_client)
+            source = LiveSide(source_client[source_db], {AUDIT_COLLECTION})
+            if not source.names():
+                raise refuse(f"The source database {source_db!r} has no collections; check --db.")
+        target_name = target_db or source_db
+        audit.database = target_name
+        try:
+            report = verify(
+                source,
+                target_client[target_name],
+                source_label=source_label,
+                target_label=redact(target_uri),
+                source_db=source_db,
+                progress=progress,
+            )
+        except DamagedDumpError as exc:
+            raise refuse(f"Refused: {exc}") from None
+        except VerifyError as exc:
+            raise cannot_run(str(exc)) from None
+    finally:
+        for client in clients:
+            client.close()
+    audit.counts = {
+        c.name: {
+            "source": c.source_documents,
+            "target": c.target_documents,
+            "missing": c.missing,
+            "extra": c.extra,
+            "different": c.different,
+            "expired": c.expired,
+        }
+        for c in report.collections
+    }
+    return report
+
+
+def refuse_differences(report: VerifyReport) -> None:
+    """Exit 1 when the target differs from the source (after the report is shown)."""
+    if not report.identical:
+        raise refuse("verify_migration: the target differs from the source (see the report above).")

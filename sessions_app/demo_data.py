@@ -10,15 +10,16 @@ import datetime
 import random
 import zoneinfo
 
+from django.db import connection
 from django.utils import timezone
 
 from accounts.models import User
+from gamification.invariants import ledger_check
 from gamification.models import Achievement, PointsEntry, QuestProgress, UserBadge
 from gamification.services import points_adjust
 from sessions_app.models import StudySession
 from sessions_app.services import study_session_delete, study_session_log, study_streak_refresh
 from studymaster.dates import local_today
-from studymaster.db import mongo_call
 
 TIME_ZONES = [
     "UTC",
@@ -117,15 +118,8 @@ def seed_demo(*, users: int = 36, seed: int = 7) -> dict:
 
 
 def _check_points_invariant() -> None:
-    """Every user's points equal the sum of their ledger (what verify_migration checks too)."""
-    sums = {
-        row["_id"]: row["points"]
-        for row in mongo_call(
-            PointsEntry._meta.db_table,
-            "aggregate",
-            [{"$group": {"_id": "$user_id", "points": {"$sum": "$amount"}}}],
-        )
-    }
-    broken = [user.username for user in User.objects.all() if user.points != sums.get(user.pk, 0)]
+    """Every user's points equal the sum of their ledger (gamification.invariants, as verify checks)."""
+    broken = ledger_check(connection.database).off_ledger
     if broken:
-        raise AssertionError(f"points != sum(ledger) for {', '.join(broken)}")
+        usernames = {str(pk): username for pk, username in User.objects.values_list("pk", "username")}
+        raise AssertionError(f"points != sum(ledger) for {', '.join(usernames[pk] for pk in broken)}")

@@ -40,6 +40,11 @@ from studymaster.mongo import redact
 
 logger = logging.getLogger("studymaster.database")
 
+# The exit codes scripts can rely on, the same for every command of ours (docs/migration.md).
+EXIT_REFUSED = 1  # the input or the request was refused, or differences were found
+EXIT_CANNOT_RUN = 2  # configuration, connection, authentication, quota
+EXIT_INTERRUPTED = 130  # stopped by Ctrl-C before it finished, as a shell reports SIGINT
+
 AUTH_FAILED_CODES = {18}
 UNAUTHORIZED_CODES = {13}
 ATLAS_ERROR_CODE = 8000
@@ -292,7 +297,7 @@ def _classify_selection(detail: str) -> DatabaseProblem:
 def command_error(exc: PyMongoError) -> CommandError:
     """A CommandError with exit code 2 (could not run) carrying the classified message."""
     problem = classify(exc)
-    return CommandError(f"{problem.kind}: {problem.message}", returncode=2)
+    return CommandError(f"{problem.kind}: {problem.message}", returncode=EXIT_CANNOT_RUN)
 
 
 @dataclass(frozen=True)

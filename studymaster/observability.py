@@ -1,11 +1,13 @@
 """Metrics and recent statistics of the application's MongoDB traffic and HTTP requests.
 
 Two audiences read the same events:
-- Prometheus, through the metrics defined here (``/metrics``, see :func:`metrics_view`). With
-  several gunicorn workers, set ``PROMETHEUS_MULTIPROC_DIR`` (see docs/operations.md): each
-  worker then writes its values to files there and ``/metrics`` aggregates them.
-- The health detail (``/api/health/``), through :data:`command_stats` and :data:`pool_stats`,
-  which keep this process's recent command latencies and its pool's state in memory.
+- Prometheus, through the metrics defined here, which ``/metrics`` serves
+  (``operations.views.metrics_view``). With several gunicorn workers, set
+  ``PROMETHEUS_MULTIPROC_DIR`` (see docs/operations.md): each worker then writes its values to
+  files there and ``/metrics`` aggregates them.
+- The health detail (``/api/health/``, ``operations.health``), through :data:`command_stats`
+  and :data:`pool_stats`, which keep this process's recent command latencies and its pool's
+  state in memory.
 
 The listeners are process-wide singletons; :func:`mongo_event_listeners` hands them to the
 MongoClient that Django builds (``DATABASES["default"]["OPTIONS"]["event_listeners"]``).
@@ -13,17 +15,11 @@ MongoClient that Django builds (``DATABASES["default"]["OPTIONS"]["event_listene
 
 from __future__ import annotations
 
-import hmac
-import os
 import threading
 import time
 from collections import defaultdict, deque
 
-from django.conf import settings
-from django.http import Http404, HttpResponse
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client import generate_latest as prometheus_text
-from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client import Counter, Gauge, Histogram
 from pymongo import monitoring
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -239,33 +235,3 @@ class RequestMetricsMiddleware:
             route=route, method=request.method, status=str(response.status_code)
         ).observe(time.perf_counter() - started)
         return response
-
-
-def _bearer_token(request) -> str:
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    return token.strip() if scheme.lower() == "bearer" else ""
-
-
-def bearer_matches(request, expected: str) -> bool:
-    """Whether the request presents ``expected`` as its bearer token (constant-time compare)."""
-    presented = _bearer_token(request)
-    return bool(expected and presented) and hmac.compare_digest(presented.encode(), expected.encode())
-
-
-def metrics_view(request):
-    """Prometheus text for callers presenting METRICS_TOKEN; 404 while no token is configured."""
-    expected = settings.METRICS_TOKEN
-    if not expected:
-        raise Http404("metrics are disabled")
-    if not _bearer_token(request):
-        response = HttpResponse("metrics need a bearer token\n", status=401, content_type="text/plain")
-        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
-        return response
-    if not bearer_matches(request, expected):
-        return HttpResponse("wrong metrics token\n", status=403, content_type="text/plain")
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        registry = CollectorRegistry()
-        MultiProcessCollector(registry)
-    else:
-        registry = REGISTRY
-    return HttpResponse(prometheus_text(registry), content_type=CONTENT_TYPE_LATEST)

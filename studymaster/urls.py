@@ -1,18 +1,17 @@
+"""The project's URLs: each app's URLconf, included by name; studymaster imports no app."""
+
 from django.contrib import admin
 from django.urls import include, path, re_path
 
-from migration_tools.health import admin_health_view
 from studymaster.api import api_not_found
-from studymaster.observability import metrics_view
 
 urlpatterns = [
-    path("admin/health/", admin_health_view, name="admin-health"),
+    # /admin/health/, /api/health/ and /metrics; first, so the admin's catch-all does not shadow them.
+    path("", include("operations.urls")),
     path("admin/", admin.site.urls),
     path("api/", include("accounts.urls")),
     path("api/", include("sessions_app.urls")),
     path("api/", include("gamification.urls")),
-    path("api/health/", include("migration_tools.urls")),
-    path("metrics", metrics_view, name="metrics"),
     # Keep last: any other /api/ URL is a JSON 404, in development too.
     re_path(r"^api/", api_not_found),
 ]

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import itertools
 
+from django.db import connection
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts.models import User
+from gamification.invariants import ledger_check
 from gamification.models import PointsEntry
 
 _numbers = itertools.count(1)
@@ -37,5 +39,7 @@ def ledger_sum(user: User) -> int:
 
 
 def assert_points_invariant(user: User) -> None:
+    """The user's points equal their ledger (gamification.invariants); ``user`` is refreshed too."""
     user.refresh_from_db()
-    assert user.points == ledger_sum(user)
+    check = ledger_check(connection.database, user_ids=[user.pk])
+    assert (check.users, check.off_ledger) == (1, []), f"{user.points} points, ledger {ledger_sum(user)}"

@@ -2,11 +2,12 @@
 
 from bson import Int64, ObjectId
 
-from migration_tools.dump import DomainTally
+from gamification.invariants import UserTally
+from migration_tools.dump import PER_USER_MODELS
 
 
 def _tally(export, db) -> list[str]:
-    tally = DomainTally()
+    tally = UserTally(PER_USER_MODELS)
     export(db, tally=tally)
     return tally.warnings()
 

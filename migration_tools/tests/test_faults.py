@@ -2,7 +2,7 @@
 
 In every case the endpoint either succeeds or answers with the classified JSON error, and
 nothing is half written. To cover another endpoint or command, take the ``failpoints`` or
-``restartable_django_db`` fixture (studymaster/fault_injection.py), arm a fault, call it.
+``restartable_django_db`` fixture (tests/fault_injection.py), arm a fault, call it.
 """
 
 import threading
@@ -11,7 +11,7 @@ import time
 import pytest
 from django.contrib.auth import get_user_model
 
-from studymaster.fault_injection import FailPoints
+from tests.fault_injection import FailPoints
 
 pytestmark = [
     pytest.mark.faults,

@@ -25,11 +25,11 @@ from django.utils import timezone
 
 from gamification.models import Achievement, PointsEntry, QuestProgress, UserBadge
 from gamification.services import catalog_cache_clear
-from gamification.tests.factories import ledger_sum
+from gamification.tests.factories import assert_points_invariant, ledger_sum
 from sessions_app.models import StudySession
 from sessions_app.tests.factories import api_client_for, log_session, make_user
 from studymaster import db as studymaster_db
-from studymaster.fault_injection import FailPoints
+from tests.fault_injection import FailPoints
 
 pytestmark = [
     pytest.mark.faults,
@@ -78,7 +78,7 @@ def _assert_whole(user, *, sessions: int | None = None) -> list[StudySession]:
     """Nothing half written: points == ledger, totals == sessions, no duplicate key or overlap."""
     user.refresh_from_db()
     logged = list(StudySession.objects.filter(user=user).order_by("started_at"))
-    assert user.points == ledger_sum(user)
+    assert_points_invariant(user)
     assert user.session_count == len(logged)
     assert user.total_minutes == sum(s.duration_minutes for s in logged)
     assert user.points == sum(s.points_awarded for s in logged)

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from gamification.models import Achievement, UserBadge
-from gamification.tests.factories import ledger_sum
+from gamification.tests.factories import assert_points_invariant
 from sessions_app.demo_data import seed_demo
 from sessions_app.models import StudySession
 from sessions_app.services import study_streak_refresh
@@ -50,7 +50,7 @@ def test_seed_demo_makes_learners_with_history_and_keeps_every_invariant():
     assert counts["study sessions"] == StudySession.objects.count() > 20
     assert UserBadge.objects.exists() and Achievement.objects.filter(kind="level_up").exists()
     for user in User.objects.all():
-        assert user.points == ledger_sum(user), user.username
+        assert_points_invariant(user)
         assert user.session_count == StudySession.objects.filter(user=user).count()
         local_dates = StudySession.objects.filter(user=user).values_list("local_date", flat=True)
         assert user.last_study_date == max(local_dates, default=None), user.username

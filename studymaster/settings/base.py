@@ -164,7 +164,7 @@ def configure(namespace, *, debug, secret_key, mongodb_uri, allowed_hosts):
         HEALTH_TIMEOUT_MS=read_positive_int("HEALTH_TIMEOUT_MS", 2000),
         PROMETHEUS_MULTIPROC_DIR=PROMETHEUS_MULTIPROC_DIR,
         LOG_LEVEL=read_log_level("LOG_LEVEL", "INFO"),
-        # Cut-over: 1 makes API writes answer 503 (migration_tools.middleware); reads keep working.
+        # Cut-over: 1 makes API writes answer 503 (operations.middleware); reads keep working.
         MAINTENANCE_MODE=read_bool("MAINTENANCE_MODE", False),
     )
     # Operation-by-operation database logging only in development, and only when asked for.
@@ -215,6 +215,7 @@ INSTALLED_APPS = [
     "sessions_app",
     "gamification",
     "migration_tools",
+    "operations",
 ]
 
 MIGRATION_MODULES = {
@@ -237,7 +238,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "studymaster.errors.DatabaseErrorMiddleware",
-    "migration_tools.middleware.MaintenanceModeMiddleware",
+    "operations.middleware.MaintenanceModeMiddleware",
 ]
 
 ROOT_URLCONF = "studymaster.urls"

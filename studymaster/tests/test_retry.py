@@ -4,8 +4,8 @@ import pytest
 from prometheus_client import REGISTRY
 from pymongo.errors import AutoReconnect, NotPrimaryError, OperationFailure, WriteConcernError
 
-from studymaster.fault_injection import POLLING, FailPoints
 from studymaster.retry import retry_guarded, retry_idempotent
+from tests.fault_injection import POLLING, FailPoints
 
 pytestmark = [pytest.mark.faults, pytest.mark.embedded_only("arms failCommand failpoints")]
 

@@ -1,16 +1,16 @@
 import datetime
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.utils import timezone
 from pymongo.errors import PyMongoError
 
 from migration_tools.models import MigrationRun
+from migration_tools.runs import MigrationCommand
 from studymaster.errors import command_error
 
 
-class Command(BaseCommand):
+class Command(MigrationCommand):
     help = "Delete finished migration audit records (MigrationRun) older than --days. Keeps running ones."
-    requires_system_checks = []
 
     def add_arguments(self, parser):
         parser.add_argument(

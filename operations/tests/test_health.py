@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from migration_tools.health import M0_STORAGE_QUOTA_BYTES, database_detail, latency_chart
+from operations.health import M0_STORAGE_QUOTA_BYTES, database_detail
 from studymaster.observability import command_stats
 
 HEALTH_TOKEN = "health-token-for-tests"
@@ -149,16 +149,3 @@ def test_admin_page_is_staff_only_and_draws_the_latency_chart(client):
     assert "<svg" in html and "ping" in html
     assert "Storage" in html and "Connections" in html and "Operations/s" in html
     assert 'href="/admin/health/"' in staff_client.get("/admin/").content.decode()
-
-
-def test_latency_chart_scales_bars_to_the_slowest_p95():
-    chart = latency_chart(
-        {
-            "find": {"count": 3, "p50_ms": 2.0, "p95_ms": 10.0},
-            "ping": {"count": 1, "p50_ms": 1.0, "p95_ms": 1.0},
-        }
-    )
-    find, ping = chart["rows"]
-    assert find["name"] == "find"
-    assert find["p95_width"] == chart["value_x"] - 6 - chart["label_width"]
-    assert ping["p95_width"] < find["p50_width"] < find["p95_width"]

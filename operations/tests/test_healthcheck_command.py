@@ -38,3 +38,35 @@ def test_unreachable_database_exits_2_with_the_classified_message(settings):
         call_command("healthcheck", "--uri", f"mongodb://127.0.0.1:{free_port()}/", "--detail")
     assert raised.value.returncode == 2
     assert str(raised.value).startswith("unreachable: ")
+
+
+def test_the_library_reports_and_formats_without_call_command(local_db):
+    from operations.health import format_healthcheck, healthcheck
+
+    result = healthcheck(local_db.uri, local_db.name, detail=True)
+    assert result["database"] == local_db.name and result["status"] == "ok"
+    lines = format_healthcheck(result, detail=True).splitlines()
+    assert lines[0] == (
+        f"OK {result['uri']} db={local_db.name} version={result['server_version']} "
+        f"latency={result['latency_ms']}ms"
+    )
+    assert len(lines) == 3
+    assert format_healthcheck(result).splitlines() == lines[:1]
+
+
+def test_unknown_parts_say_why():
+    from operations.health import format_healthcheck
+
+    result = {
+        "uri": "mongodb://h/",
+        "database": "d",
+        "server_version": "8.0.0",
+        "latency_ms": 1.5,
+        "storage": {"known": True, "used_bytes": 3 * 2**20, "quota_bytes": 512 * 2**20},
+        "connections": {"known": False, "reason": "serverStatus refused (authorization)"},
+    }
+    assert format_healthcheck(result, detail=True).splitlines() == [
+        "OK mongodb://h/ db=d version=8.0.0 latency=1.5ms",
+        "storage: 3.0 MB of 512 MB (1%)",
+        "connections: unknown: serverStatus refused (authorization)",
+    ]
