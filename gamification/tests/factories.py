@@ -1,18 +1,32 @@
-"""Test data builders for the game (plain functions: factory_boy is not a dependency)."""
+"""Test data builders for the game (plain functions: factory_boy is not a dependency).
+
+The game learns of study sessions only through its contract, ``study_change_record`` with a
+``StudyChange``: :func:`record_study` tells it of one the way ``sessions_app`` does, so these
+tests need no study session at all.
+"""
 
 from __future__ import annotations
 
+import datetime
 import itertools
 
+from bson import ObjectId
 from django.db import connection
+from django.utils import timezone
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts.models import User
 from gamification.invariants import ledger_check
 from gamification.models import PointsEntry
+from gamification.services import StudyChange, StudyOutcome, study_change_record
+from studymaster.dates import local_date_at
+from studymaster.db import run_in_transaction
 
 _numbers = itertools.count(1)
+# What sessions_app's aggregation would report for each user: local date -> (minutes, sessions),
+# and the subjects studied. Keyed by the user's ObjectId, new in every test.
+_history: dict = {}
 
 
 def make_user(*, username: str | None = None, time_zone: str = "UTC", **fields) -> User:
@@ -43,3 +57,50 @@ def assert_points_invariant(user: User) -> None:
     user.refresh_from_db()
     check = ledger_check(connection.database, user_ids=[user.pk])
     assert (check.users, check.off_ledger) == (1, []), f"{user.points} points, ledger {ledger_sum(user)}"
+
+
+def study_change(
+    *,
+    session_id: str,
+    local_date: datetime.date,
+    minutes: int,
+    days_before: dict,
+    subjects_before=0,
+    new_subject=True,
+) -> StudyChange:
+    """The facts of logging one study session of ``minutes`` on ``local_date`` after ``days_before``."""
+    spent, sessions = days_before.get(local_date, (0, 0))
+    return StudyChange(
+        session_id=session_id,
+        local_date=local_date,
+        minutes=minutes,
+        days_before=dict(days_before),
+        days_after={**days_before, local_date: (spent + minutes, sessions + 1)},
+        distinct_subjects_before=subjects_before,
+        distinct_subjects_after=subjects_before + (1 if new_subject else 0),
+    )
+
+
+def record_study(
+    user: User,
+    *,
+    minutes: int = 30,
+    subject: str = "Mathematics",
+    ago: datetime.timedelta | None = None,
+    now: datetime.datetime | None = None,
+) -> StudyOutcome:
+    """Tell the game that ``user`` studied ``minutes``, started ``ago`` (default: ``minutes``) before ``now``."""
+    now = now or timezone.now()
+    started_at = now - (ago if ago is not None else datetime.timedelta(minutes=minutes))
+    days, subjects = _history.get(user.pk, ({}, set()))
+    change = study_change(
+        session_id=str(ObjectId()),
+        local_date=local_date_at(user, started_at),
+        minutes=minutes,
+        days_before=days,
+        subjects_before=len(subjects),
+        new_subject=subject.casefold() not in subjects,
+    )
+    outcome = run_in_transaction(lambda: study_change_record(user=user, change=change, now=now))
+    _history[user.pk] = (change.days_after, subjects | {subject.casefold()})
+    return outcome

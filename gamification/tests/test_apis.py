@@ -10,8 +10,7 @@ from rest_framework.test import APIClient
 
 from gamification.models import PointsEntry
 from gamification.services import points_adjust
-from gamification.tests.factories import api_client_for, assert_points_invariant, make_user
-from sessions_app.tests.factories import log_session
+from gamification.tests.factories import api_client_for, make_user, record_study
 
 pytestmark = pytest.mark.django_db
 
@@ -25,9 +24,9 @@ def test_every_endpoint_needs_a_token(url):
 
 def test_points_ledger_is_mine_newest_first_and_paginated():
     user = make_user()
-    log_session(user, minutes=10, ago=datetime.timedelta(days=2))
-    log_session(user, minutes=15, ago=datetime.timedelta(days=1))
-    log_session(make_user(), minutes=99, ago=datetime.timedelta(days=1))
+    record_study(user, minutes=10, ago=datetime.timedelta(days=2))
+    record_study(user, minutes=15, ago=datetime.timedelta(days=1))
+    record_study(make_user(), minutes=99, ago=datetime.timedelta(days=1))
     body = api_client_for(user).get("/api/points/", {"page_size": 1}).json()
     assert set(body) == {"count", "next", "previous", "results"}
     assert body["count"] == PointsEntry.objects.filter(user=user).count()
@@ -41,7 +40,7 @@ def test_points_ledger_is_mine_newest_first_and_paginated():
 
 def test_badge_catalog_shows_what_i_earned():
     user = make_user()
-    log_session(user, minutes=60, ago=datetime.timedelta(hours=2))
+    record_study(user, minutes=60, ago=datetime.timedelta(hours=2))
     badges = {badge["code"]: badge for badge in api_client_for(user).get("/api/badges/").json()}
     assert len(badges) >= 8
     assert badges["first_session"]["earned"] and badges["first_session"]["earned_at"]
@@ -53,7 +52,7 @@ def test_badge_catalog_shows_what_i_earned():
 
 def test_achievements_list_is_mine_and_paginated():
     user = make_user()
-    log_session(user, minutes=120, ago=datetime.timedelta(hours=3))
+    record_study(user, minutes=120, ago=datetime.timedelta(hours=3))
     body = api_client_for(user).get("/api/achievements/").json()
     kinds = {row["kind"] for row in body["results"]}
     assert {"badge_earned", "level_up", "quest_completed"} <= kinds
@@ -65,7 +64,7 @@ def test_leaderboard_ranks_highest_first_and_respects_the_opt_out():
     ada, bob, cy = make_user(username="ada"), make_user(username="bob"), make_user(username="cy")
     hidden = make_user(username="hidden", leaderboard_opt_out=True)
     for user, minutes in ((ada, 20), (bob, 45), (cy, 20), (hidden, 200)):
-        log_session(user, minutes=minutes, ago=datetime.timedelta(minutes=minutes + 5))
+        record_study(user, minutes=minutes, ago=datetime.timedelta(minutes=minutes + 5))
     for period in ("week", "all"):
         body = api_client_for(ada).get("/api/leaderboard/", {"period": period}).json()
         rows = [(row["rank"], row["username"]) for row in body["results"]]
@@ -76,8 +75,8 @@ def test_leaderboard_ranks_highest_first_and_respects_the_opt_out():
 
 def test_weekly_leaderboard_counts_only_this_iso_weeks_ledger():
     ada, bob = make_user(username="ada"), make_user(username="bob")
-    log_session(ada, minutes=10, ago=datetime.timedelta(minutes=20))
-    log_session(bob, minutes=5, ago=datetime.timedelta(minutes=20))
+    record_study(ada, minutes=10, ago=datetime.timedelta(minutes=20))
+    record_study(bob, minutes=5, ago=datetime.timedelta(minutes=20))
     old = PointsEntry.objects.filter(user=bob).first()
     points_adjust(user=bob, amount=500, note="migration credit", staff_username="admin")
     # An entry from before this week's Monday 00:00 UTC does not count for the week.
@@ -98,42 +97,11 @@ def test_leaderboard_period_is_validated():
     assert "period" in response.json()["fields"]
 
 
-def test_points_adjust_writes_a_ledger_entry_and_keeps_the_invariant():
-    user = make_user()
-    entry = points_adjust(user=user, amount=150, note=" welcome bonus ", staff_username="admin")
-    assert (entry.reason, entry.note) == ("admin_adjustment", "admin: welcome bonus")
-    user.refresh_from_db()
-    assert (user.points, user.level) == (150, 2)
-    points_adjust(user=user, amount=-200, note="correction", staff_username="admin")
-    user.refresh_from_db()
-    assert (user.points, user.level) == (-50, 1)
-    assert_points_invariant(user)
-    from gamification.services import GamificationError
-
-    with pytest.raises(GamificationError):
-        points_adjust(user=user, amount=0, note="nothing", staff_username="admin")
-    with pytest.raises(GamificationError):
-        points_adjust(user=user, amount=5, note="  ", staff_username="admin")
-
-
 def test_query_budget_of_reads(django_assert_max_num_queries):
     user = make_user()
     for n in range(4):
-        log_session(user, minutes=30, ago=datetime.timedelta(days=n, hours=1))
+        record_study(user, minutes=30, ago=datetime.timedelta(days=n, hours=1))
     client = api_client_for(user)
     for url in [*READ_URLS, "/api/leaderboard/?period=all"]:
         with django_assert_max_num_queries(3):  # auth 1 + at most 2
             assert client.get(url).status_code == 200, url
-
-
-def test_user_progress_get_reads_the_user_document_only(django_assert_num_queries):
-    from gamification.selectors import user_progress_get
-
-    user = make_user()
-    log_session(user, minutes=130, ago=datetime.timedelta(hours=3))
-    user.refresh_from_db()
-    with django_assert_num_queries(0):
-        progress = user_progress_get(user=user)
-    assert progress["points"] == user.points >= 130
-    assert progress["level"] == 2 and progress["points_to_next_level"] == 300 - user.points
-    assert (progress["total_minutes"], progress["session_count"], progress["current_streak"]) == (130, 1, 1)

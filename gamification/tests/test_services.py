@@ -1,0 +1,221 @@
+"""The game's services, called directly; above all ``study_change_record``, the contract with sessions_app."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+from bson import ObjectId
+from django.db import IntegrityError
+from django.utils import timezone
+
+from gamification import services
+from gamification.models import Achievement, Badge, PointsEntry, Quest, QuestProgress, UserBadge
+from gamification.services import GamificationError, StudyChange, points_adjust, study_change_record
+from gamification.tests.factories import assert_points_invariant, ledger_sum, make_user, study_change
+from studymaster.dates import local_today
+from studymaster.db import run_in_transaction
+
+pytestmark = pytest.mark.django_db
+
+
+def _record(user, change: StudyChange, now=None):
+    """As sessions_app calls it: inside the transaction that also writes the study session."""
+    now = now or timezone.now()
+    return run_in_transaction(lambda: study_change_record(user=user, change=change, now=now))
+
+
+def _quest(user, code: str) -> QuestProgress:
+    return QuestProgress.objects.get(user=user, quest_id=code)
+
+
+def _achievements(user) -> set[str]:
+    return set(Achievement.objects.filter(user=user).values_list("reference", flat=True))
+
+
+# -- study_change_record -------------------------------------------------------------------------
+def test_a_logged_session_pays_points_totals_streaks_quests_badges_and_achievements():
+    user = make_user()
+    today = local_today(user)
+    change = study_change(session_id=str(ObjectId()), local_date=today, minutes=45, days_before={})
+
+    outcome = _record(user, change)
+
+    # 45 for the minutes, 20 for the daily 30-minute quest; level 2 starts at 100.
+    assert (outcome.points, outcome.level, outcome.badges) == (65, 1, ["first_session"])
+    user.refresh_from_db()
+    assert (user.points, user.total_minutes, user.session_count) == (65, 45, 1)
+    assert (user.current_streak, user.longest_streak, user.last_study_date) == (1, 1, today)
+    assert sorted(PointsEntry.objects.filter(user=user).values_list("reason", "amount")) == [
+        ("quest_reward", 20),
+        ("study_session", 45),
+    ]
+    assert PointsEntry.objects.get(user=user, reason="study_session").reference == change.session_id
+    daily = _quest(user, "daily_30_minutes")
+    assert (daily.progress, daily.completed, daily.reward_points) == (45, True, 20)
+    assert _quest(user, "weekly_300_minutes").progress == 45
+    assert _quest(user, "daily_2_sessions").completed is False
+    assert list(UserBadge.objects.filter(user=user).values_list("badge_id", flat=True)) == ["first_session"]
+    assert _achievements(user) == {"badge:first_session", f"quest:daily_30_minutes:{today.isoformat()}"}
+    assert_points_invariant(user)
+
+
+def test_a_deletion_takes_back_its_points_and_open_rewards_but_not_badges():
+    user = make_user()
+    today = local_today(user)
+    logged = study_change(session_id=str(ObjectId()), local_date=today, minutes=45, days_before={})
+    _record(user, logged)
+    deleted = StudyChange(
+        session_id=logged.session_id,
+        local_date=today,
+        minutes=-45,
+        days_before=logged.days_after,
+        days_after={},
+        distinct_subjects_before=1,
+        distinct_subjects_after=0,
+    )
+
+    outcome = _record(user, deleted)
+
+    assert (outcome.points, outcome.badges) == (-65, [])
+    user.refresh_from_db()
+    assert (user.points, user.total_minutes, user.session_count, user.current_streak) == (0, 0, 0, 0)
+    assert user.last_study_date is None
+    daily = _quest(user, "daily_30_minutes")
+    assert (daily.progress, daily.completed, daily.reward_points) == (0, False, 0)
+    assert UserBadge.objects.filter(user=user, badge_id="first_session").exists()  # a badge stays
+    assert set(PointsEntry.objects.filter(user=user).values_list("reason", flat=True)) == {
+        "study_session",
+        "study_session_deleted",
+        "quest_reward",
+        "quest_reward_revoked",
+    }
+    assert_points_invariant(user)
+
+
+def test_the_same_change_twice_never_pays_twice():
+    user = make_user()
+    change = study_change(
+        session_id=str(ObjectId()), local_date=local_today(user), minutes=20, days_before={}
+    )
+    _record(user, change)
+    with pytest.raises(IntegrityError):
+        _record(user, change)
+    user.refresh_from_db()
+    assert user.points == ledger_sum(user) == 20
+
+
+def test_quests_count_only_periods_that_are_still_open():
+    user = make_user()
+    last_week = local_today(user) - datetime.timedelta(days=8)
+    change = study_change(session_id=str(ObjectId()), local_date=last_week, minutes=60, days_before={})
+
+    outcome = _record(user, change)
+
+    assert outcome.points == 60  # the minutes only: last week's quests are closed
+    assert not QuestProgress.objects.filter(user=user).exists()
+    assert set(outcome.badges) == {"first_session", "hours_1"}
+
+
+def test_a_third_day_in_a_row_records_the_streak_and_its_badge():
+    user = make_user()
+    today = local_today(user)
+    before = {today - datetime.timedelta(days=2): (20, 1), today - datetime.timedelta(days=1): (20, 1)}
+    change = study_change(
+        session_id=str(ObjectId()), local_date=today, minutes=20, days_before=before, subjects_before=1
+    )
+
+    outcome = _record(user, change)
+
+    assert "streak_3" in outcome.badges
+    assert "streak:3" in _achievements(user)
+    user.refresh_from_db()
+    assert (user.current_streak, user.longest_streak, user.session_count) == (3, 3, 3)
+
+
+def test_a_fifth_subject_earns_the_variety_badge():
+    user = make_user()
+    change = study_change(
+        session_id=str(ObjectId()),
+        local_date=local_today(user),
+        minutes=10,
+        days_before={},
+        subjects_before=4,
+    )
+    assert "variety_5" in _record(user, change).badges
+
+
+# -- the other services ----------------------------------------------------------------------------
+def test_points_award_on_its_own_commits_the_entry_and_the_level_up():
+    user = make_user()
+    entry = services.points_award(
+        user=user, amount=320, reason=PointsEntry.Reason.QUEST_REWARD, reference="bonus:1"
+    )
+    assert entry.pk is not None
+    user.refresh_from_db()
+    assert (user.points, user.level) == (320, 3)
+    assert {"level:2", "level:3"} <= _achievements(user)
+    assert_points_invariant(user)
+
+
+def test_points_adjust_writes_a_ledger_entry_and_keeps_the_invariant():
+    user = make_user()
+    entry = points_adjust(user=user, amount=150, note=" welcome bonus ", staff_username="admin")
+    assert (entry.reason, entry.note) == ("admin_adjustment", "admin: welcome bonus")
+    user.refresh_from_db()
+    assert (user.points, user.level) == (150, 2)
+    points_adjust(user=user, amount=-200, note="correction", staff_username="admin")
+    user.refresh_from_db()
+    assert (user.points, user.level) == (-50, 1)
+    assert_points_invariant(user)
+
+
+@pytest.mark.parametrize(
+    ("amount", "note", "field"),
+    [(0, "nothing", "amount"), (services.MAX_ADJUSTMENT + 1, "too much", "amount"), (5, "  ", "note")],
+)
+def test_points_adjust_refuses_naming_the_field(amount, note, field):
+    user = make_user()
+    with pytest.raises(GamificationError) as refused:
+        points_adjust(user=user, amount=amount, note=note, staff_username="admin")
+    assert (refused.value.field, refused.value.status, refused.value.code) == (field, 400, "invalid")
+    assert not PointsEntry.objects.filter(user=user).exists()
+
+
+def test_badge_award_is_once_per_user_and_badge():
+    user = make_user()
+    badge = Badge.objects.get(code="hours_10")
+    services.badge_award(user=user, badge=badge)
+    services.badge_award(user=user, badge=badge)
+    assert UserBadge.objects.filter(user=user, badge=badge).count() == 1
+    assert Achievement.objects.filter(user=user, reference="badge:hours_10").count() == 1
+
+
+def test_a_quest_pays_on_completion_and_takes_back_what_it_paid():
+    user = make_user()
+    quest = Quest.objects.get(code="daily_30_minutes")
+    today = local_today(user)
+    record = {"user": user, "quest": quest, "period_start": today, "period_end": today}
+    assert services.quest_progress_record(**record, progress_before=0, progress_after=30, cause="s1") == 20
+    quest.reward_points = 999  # the catalog changed since: what was paid goes back, not the new reward
+    assert services.quest_progress_record(**record, progress_before=30, progress_after=10, cause="s2") == -20
+    progress = _quest(user, "daily_30_minutes")
+    assert (progress.progress, progress.completed, progress.reward_points) == (10, False, 0)
+    assert_points_invariant(user)
+
+
+def test_streak_recompute_stores_the_streaks_of_a_set_of_days():
+    user = make_user()
+    today = local_today(user)
+    days = {today - datetime.timedelta(days=n) for n in (0, 1, 5, 6, 7)}
+    assert services.streak_recompute(user=user, study_days=days, today=today) == (2, 3)
+    user.refresh_from_db()
+    assert (user.current_streak, user.longest_streak, user.last_study_date) == (2, 3, today)
+
+
+def test_catalog_ensure_restores_missing_codes_and_keeps_edits():
+    Badge.objects.filter(code="hours_100").delete()
+    Badge.objects.filter(code="hours_10").update(name="Ten hours, renamed")
+    services.catalog_ensure()
+    assert Badge.objects.filter(code="hours_100").exists()
+    assert Badge.objects.get(code="hours_10").name == "Ten hours, renamed"
