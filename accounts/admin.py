@@ -1,9 +1,10 @@
 """Admin for accounts. Progress fields are shown, never edited here: points change only through
 the points ledger (gamification's admin action writes the entry), streaks only by recomputation.
 
-SecantusDB defect B (DESIGN.md section 2): Permission's default ordering sorts on
-``content_type__app_label``, which together with ``select_related("content_type")`` loses the
-content type, so the permission widgets of the user and group forms order by local fields.
+SecantusDB defect B (docs/architecture.md, the embedded server's deviations): Permission's
+default ordering sorts on ``content_type__app_label``, which together with
+``select_related("content_type")`` loses the content type, so the permission widgets of the
+user and group forms order by local fields.
 """
 
 from urllib.parse import urlencode

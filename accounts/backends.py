@@ -1,4 +1,4 @@
-"""Authentication with permissions read without a join (SecantusDB defect A, DESIGN.md section 2).
+"""Authentication with permissions read without a join (SecantusDB defect A, docs/architecture.md).
 
 Django's ModelBackend builds the permission set with
 ``values_list("content_type__app_label", "codename")``, a projection across a foreign key that

@@ -1,6 +1,6 @@
 """Start and stop SecantusDB, the embedded MongoDB wire-protocol server of the demo and tests.
 
-SecantusDB speaks the real wire protocol over WiredTiger storage (DESIGN.md section 2).
+SecantusDB speaks the real wire protocol over WiredTiger storage (docs/architecture.md).
 It loses acknowledged writes when killed unless started with ``--sync-on-commit``, so
 every server whose data must outlive a crash passes ``durable=True``.
 """

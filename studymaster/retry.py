@@ -1,7 +1,7 @@
 """Bounded retries, with backoff, of what the driver does not retry itself.
 
-PyMongo retries a retryable read or write **once**, and only on a replica set (DESIGN.md,
-section 3). It does not retry: a second transient failure, a failing ``getMore`` (the cursor
+PyMongo retries a retryable read or write **once**, and only on a replica set
+(docs/architecture.md, "Connecting to MongoDB"). It does not retry: a second transient failure, a failing ``getMore`` (the cursor
 is gone: the whole read must start over), ``update_many``/``delete_many``, or anything on a
 standalone server. :func:`retry_idempotent` wraps a whole unit of idempotent work and
 runs it again on a transient failure; :func:`retry_guarded` does the same for work that is not

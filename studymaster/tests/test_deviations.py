@@ -1,4 +1,4 @@
-"""Pinned deviations of SecantusDB from MongoDB (DESIGN.md section 2, defects A, B and C).
+"""Pinned deviations of SecantusDB from MongoDB (docs/architecture.md, defects A, B and C).
 
 Each test asserts today's *wrong* answer, so it fails the day the surrogate is fixed;
 then remove the workaround it names and turn the assertion around.
