@@ -1,0 +1,118 @@
+"""What the three commands share, called without call_command: safety rules, exit codes, audit counts."""
+
+import pytest
+from django.core.management.base import CommandError
+from django.test import override_settings
+
+from migration_tools.dump import export_run, format_export_collections, format_export_summary
+from migration_tools.models import MigrationRun
+from migration_tools.progress import Progress
+from migration_tools.restore import (
+    ImportReport,
+    import_run,
+    import_target,
+    refuse_conflicts,
+    refuse_local_source_as_target,
+)
+from migration_tools.runs import EXIT_CANNOT_RUN, EXIT_INTERRUPTED, EXIT_REFUSED, Audit, server_key
+from migration_tools.verify import VerifyReport, refuse_differences, verify_run, verify_target
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_exit_codes_scripts_rely_on():
+    assert (EXIT_REFUSED, EXIT_CANNOT_RUN, EXIT_INTERRUPTED) == (1, 2, 130)
+
+
+def test_server_key_tells_the_same_server_behind_other_spellings():
+    assert server_key("mongodb://localhost/") == server_key("mongodb://127.0.0.1:27017/app")
+    assert server_key("mongodb://a.example.com,b.example.com:27018/") == frozenset(
+        {"a.example.com:27017", "b.example.com:27018"}
+    )
+    assert server_key("http://nope") == frozenset()
+
+
+def test_import_never_falls_back_to_the_applications_database():
+    assert import_target("mongodb://atlas.example.com/") == ("mongodb://atlas.example.com/", "--uri")
+    with override_settings(ATLAS_MONGODB_URI="mongodb://atlas.example.com/"):
+        assert import_target(None) == ("mongodb://atlas.example.com/", "ATLAS_MONGODB_URI")
+    with override_settings(ATLAS_MONGODB_URI=""), pytest.raises(CommandError) as refused:
+        import_target(None)
+    assert refused.value.returncode == EXIT_CANNOT_RUN and "never falls back" in str(refused.value)
+
+
+@override_settings(LOCAL_MONGODB_URI="mongodb://localhost:27017/", MONGODB_DB_NAME="studymaster")
+def test_the_local_source_is_refused_as_the_target():
+    with pytest.raises(CommandError) as refused:
+        refuse_local_source_as_target("mongodb://127.0.0.1/", "studymaster")
+    assert refused.value.returncode == EXIT_REFUSED and "local source itself" in str(refused.value)
+    refuse_local_source_as_target("mongodb://127.0.0.1/", "another_database")
+    refuse_local_source_as_target("mongodb://atlas.example.com/", "studymaster")
+
+
+def test_conflicts_and_differences_are_exit_one():
+    refuse_conflicts(ImportReport(dump_db="d", target_db="t", checksums_checked=True))
+    refuse_differences(VerifyReport(source="s", target="t", source_db="d", target_db="t", excluded=[]))
+    with override_settings(ATLAS_MONGODB_URI=""), pytest.raises(CommandError) as refused:
+        verify_target(None)
+    assert refused.value.returncode == EXIT_CANNOT_RUN
+
+
+def _import_run(**options):
+    """import_run with the options import_atlas passes by default."""
+    defaults = {"uri_name": "--uri", "db": None, "drop": False, "yes": False, "dry_run": False}
+    defaults.update(no_snapshot=True, snapshot_dir=None, indexes_only=False, progress=Progress(), warn=print)
+    return import_run(**{**defaults, **options})
+
+
+def test_export_import_verify_record_their_counts_in_the_audit(local_db, atlas_db, tmp_path):
+    local_db.db["items"].insert_many([{"_id": n} for n in range(3)])
+    out = str(tmp_path / "dump")
+    audit = Audit("export_local", warn=print)
+    export = export_run(
+        out=out,
+        uri=local_db.uri,
+        uri_name="--uri",
+        db_name=local_db.name,
+        collections=None,
+        compress=False,
+        progress=Progress(),
+        audit=audit,
+    )
+    assert audit.counts == {"items": 3} and len(audit.checksums["items"]) == 64
+    assert format_export_collections(export) == [f"  {'items':<40} {3:>9} documents  {export.size} B"]
+    assert format_export_summary(export).startswith(
+        f"Exported 3 documents ({export.size} B) in 1 collections"
+    )
+
+    warnings = []
+    audit = Audit("import_atlas")
+    run = _import_run(
+        from_dir=tmp_path / "dump", uri=atlas_db.uri, db=atlas_db.name, audit=audit, warn=warnings.append
+    )
+    assert (run.report.inserted, audit.database, warnings) == (3, atlas_db.name, [])
+    assert audit.counts == {"items": {"inserted": 3, "identical": 0, "conflicts": 0}}
+
+    audit = Audit("verify_migration")
+    report = verify_run(
+        source_uri=local_db.uri,
+        target_uri=atlas_db.uri,
+        db=local_db.name,
+        target_db=atlas_db.name,
+        dump=None,
+        progress=Progress(),
+        audit=audit,
+    )
+    assert report.identical and audit.counts["items"]["target"] == 3
+    assert not MigrationRun.objects.exists()  # the library fills the record; the command writes it
+
+
+def test_drop_without_yes_is_refused_before_anything_is_read(tmp_path):
+    with pytest.raises(CommandError) as refused:
+        _import_run(
+            from_dir=tmp_path / "nothing here",
+            uri="mongodb://127.0.0.1/",
+            drop=True,
+            audit=Audit("import_atlas"),
+        )
+    assert refused.value.returncode == EXIT_REFUSED and "--yes" in str(refused.value)
