@@ -18,6 +18,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import defaultdict, deque
+from http import HTTPStatus
 
 from prometheus_client import Counter, Gauge, Histogram
 from pymongo import monitoring
@@ -220,6 +221,27 @@ def mongo_event_listeners() -> list:
     return list(_LISTENERS)
 
 
+# Label values come from fixed sets, whatever a client sends: every made-up method, path and
+# status would otherwise be a new series in every worker, for ever.
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
+HTTP_STATUSES = frozenset(int(code) for code in HTTPStatus)
+
+
+def http_labels(request, response) -> dict[str, str]:
+    """``route`` (the URL pattern, or ``unmatched``), ``method`` (a standard one, or ``OTHER``) and
+    ``status`` (a registered HTTP status; any other becomes its class, ``500`` for nonsense)."""
+    match = getattr(request, "resolver_match", None)
+    method = request.method if request.method in HTTP_METHODS else "OTHER"
+    status = response.status_code
+    if status not in HTTP_STATUSES:
+        status = status // 100 * 100 if 100 <= status < 600 else 500
+    return {
+        "route": (match.route or match.view_name) if match else "unmatched",
+        "method": method,
+        "status": str(status),
+    }
+
+
 class RequestMetricsMiddleware:
     """Times each request, labelled by its URL pattern (``api/sessions/<str:pk>/``), not its path."""
 
@@ -229,9 +251,5 @@ class RequestMetricsMiddleware:
     def __call__(self, request):
         started = time.perf_counter()
         response = self.get_response(request)
-        match = getattr(request, "resolver_match", None)
-        route = (match.route or match.view_name) if match else "unmatched"
-        HTTP_REQUEST_SECONDS.labels(
-            route=route, method=request.method, status=str(response.status_code)
-        ).observe(time.perf_counter() - started)
+        HTTP_REQUEST_SECONDS.labels(**http_labels(request, response)).observe(time.perf_counter() - started)
         return response

@@ -7,6 +7,8 @@ import textwrap
 
 import pytest
 
+from studymaster.observability import LATENCY_BUCKETS
+
 METRICS_TOKEN = "metrics-token-for-tests"
 
 
@@ -51,6 +53,28 @@ def test_metrics_label_requests_by_route_and_database_commands_by_name(metrics_o
     assert "studymaster_mongodb_pool_checkouts_total" in text
     assert "studymaster_mongodb_pool_checkout_failures_total" in text
     assert "studymaster_mongodb_retries" in text
+
+
+def _series(text: str, metric: str) -> set[str]:
+    return {line.split(" ")[0] for line in text.splitlines() if line.startswith(metric + "_bucket{")}
+
+
+@pytest.mark.django_db
+def test_made_up_methods_paths_and_statuses_cannot_grow_the_metrics(metrics_on, client):
+    metric = "studymaster_http_request_duration_seconds"
+    client.generic("FROB", "/api/health/live/")
+    before = _series(_metrics(client).content.decode(), metric)
+    for number in range(500):
+        client.generic(f"M{number}X", f"/made/up/{number}/")
+        client.generic(f"Q{number}", "/api/health/live/")
+    text = _metrics(client).content.decode()
+    after = _series(text, metric)
+    # One new label set at most (OTHER on the unmatched route, and the /metrics read itself)
+    # times the buckets: not 1,000 new ones.
+    buckets = len(LATENCY_BUCKETS) + 1
+    assert len(after - before) <= 2 * buckets, sorted(after - before)[:5]
+    assert "M499X" not in text and "/made/up/" not in text
+    assert 'method="OTHER",route="unmatched"' in text and 'method="OTHER",route="api/health/live/"' in text
 
 
 WORKER = textwrap.dedent(

@@ -1,6 +1,26 @@
 """The listeners behind /metrics and the health detail, and the gunicorn hooks of multi-process metrics."""
 
-from studymaster.observability import CommandStats, PoolMetricsListener, pool_stats
+from types import SimpleNamespace
+
+import pytest
+
+from studymaster.observability import CommandStats, PoolMetricsListener, http_labels, pool_stats
+
+
+@pytest.mark.parametrize(
+    ("method", "status", "labels"),
+    [
+        ("GET", 200, ("GET", "200")),
+        ("PROPFIND", 207, ("OTHER", "207")),
+        ("DELETE", 404, ("DELETE", "404")),
+        ("POST", 299, ("POST", "200")),
+        ("POST", 999, ("POST", "500")),
+    ],
+)
+def test_http_labels_come_from_fixed_sets(rf, method, status, labels):
+    request = rf.generic(method, "/x")
+    labelled = http_labels(request, SimpleNamespace(status_code=status))
+    assert (labelled["method"], labelled["status"]) == labels and labelled["route"] == "unmatched"
 
 
 def test_command_stats_percentiles_and_rate():
