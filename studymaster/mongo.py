@@ -25,9 +25,22 @@ _URI_USERINFO = re.compile(r"(mongodb(?:\+srv)?://)[^@/\s?#]+@", re.IGNORECASE)
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
 
 
+# URI options whose values are secrets: a key file's passphrase, and authentication
+# properties (AWS_SESSION_TOKEN:..., an OIDC token resource). Matched without regard to case,
+# as drivers read them; the old and the other drivers' spellings too.
+SECRET_URI_OPTIONS = (
+    "tlsCertificateKeyFilePassword",
+    "sslPEMKeyPassword",
+    "authMechanismProperties",
+    "proxyPassword",
+)
+_SECRET_OPTION = re.compile(rf"(?<![\w])({'|'.join(SECRET_URI_OPTIONS)})=[^&;\s#'\"]*", re.IGNORECASE)
+
+
 def redact(text: str) -> str:
-    """Return ``text`` with the credentials of every MongoDB URI in it replaced by ``***``."""
-    return _URI_USERINFO.sub(r"\1***@", text)
+    """Return ``text`` with the credentials of every MongoDB URI in it replaced by ``***``: the
+    userinfo, and the value of each option in :data:`SECRET_URI_OPTIONS`."""
+    return _SECRET_OPTION.sub(r"\1=***", _URI_USERINFO.sub(r"\1***@", text))
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from studymaster.mongo import client_options, make_client, parse_uri, redact
+from studymaster.mongo import SECRET_URI_OPTIONS, client_options, make_client, parse_uri, redact
 
 ATLAS = (
     "mongodb+srv://app:{pw}@cluster0.example.mongodb.net/?retryWrites=true&w=majority&appName=studymaster-web"
@@ -58,6 +58,28 @@ def test_redact_removes_userinfo(text):
     assert "Hunter2Secret" not in cleaned
     assert "root" not in cleaned.replace("mongodb", "")
     assert "***@" in cleaned
+
+
+@pytest.mark.parametrize("option", SECRET_URI_OPTIONS)
+def test_redact_removes_the_value_of_every_secret_bearing_option(option):
+    uri = f"mongodb://db.example.net/?tls=true&{option}=Hunter2Secret&w=majority"
+    cleaned = redact(f"could not connect to {uri}; retrying")
+    assert "Hunter2Secret" not in cleaned
+    assert f"{option}=***&w=majority; retrying" in cleaned
+    assert "Hunter2Secret" not in redact(uri.replace(option, option.upper()))
+
+
+def test_redact_removes_an_aws_session_token_and_a_key_file_password_together():
+    uri = (
+        "mongodb://AKIAEXAMPLE:Hunter2Secret@db.example.net/?authMechanism=MONGODB-AWS"
+        "&authMechanismProperties=AWS_SESSION_TOKEN:FwoGZXIvYXdzEXAMPLE%2Btoken,SERVICE_NAME:mongodb"
+        "&tlsCertificateKeyFile=/etc/client.pem&tlsCertificateKeyFilePassword=PemPassphrase"
+    )
+    cleaned = redact(uri)
+    for secret in ("AKIAEXAMPLE", "Hunter2Secret", "FwoGZXIvYXdzEXAMPLE", "PemPassphrase"):
+        assert secret not in cleaned
+    # What an operator needs to read the URI stays.
+    assert "authMechanism=MONGODB-AWS" in cleaned and "tlsCertificateKeyFile=/etc/client.pem" in cleaned
 
 
 def test_parse_uri_reads_hosts_database_and_options():
