@@ -133,6 +133,19 @@ def parse_uri(uri: str, *, name: str = "MONGODB_URI") -> ParsedUri:
     )
 
 
+def refuse_remote_database_in_development(uri: str, *, name: str = "MONGODB_URI") -> None:
+    """The development settings (DEBUG on, a published key) serve only a database on this
+    machine; raise ImproperlyConfigured naming ``name`` when ``uri`` reaches another one.
+    Called where they would serve: runserver (settings/dev.py), WSGI and ASGI (wsgi.py, asgi.py)."""
+    if not parse_uri(uri, name=name).is_loopback:
+        raise ImproperlyConfigured(
+            f"{name} names a database on another machine, and the development settings "
+            "(studymaster.settings.dev: DEBUG on, a published SECRET_KEY) do not serve one. "
+            "Serve with DJANGO_SETTINGS_MODULE=studymaster.settings.prod, or set "
+            f"{name} to a server on 127.0.0.1. Management commands other than runserver are not affected."
+        )
+
+
 def _option_names(query: str) -> set[str]:
     return {pair.partition("=")[0] for pair in re.split("[&;]", query) if pair}
 

@@ -241,6 +241,9 @@ MIDDLEWARE = [
     "operations.middleware.MaintenanceModeMiddleware",
 ]
 
+# The development settings set it: studymaster/wsgi.py and asgi.py then refuse a remote MONGODB_URI.
+SERVE_LOCAL_DATABASE_ONLY = False
+
 ROOT_URLCONF = "studymaster.urls"
 WSGI_APPLICATION = "studymaster.wsgi.application"
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from studymaster.embedded import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "Sup3rSecretPw"
 GOOD_SECRET = "k" * 64
@@ -122,3 +124,70 @@ def test_password_with_reserved_characters_must_be_percent_encoded():
     assert code != 0
     assert "Percent-encode it" in output
     assert "p@ss" not in output
+
+
+# Which settings serve: WSGI and ASGI default to production; development serves only locally.
+
+REMOTE_URI = f"mongodb://app:{PASSWORD}@db.example.com:27017/"
+
+
+def _run(args, **overrides):
+    env = {k: v for k, v in os.environ.items() if k not in SETTING_VARIABLES}
+    env.update({k: v for k, v in overrides.items() if v is not None})
+    result = subprocess.run(
+        [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    return result.returncode, result.stdout + result.stderr
+
+
+def _serve(entry_point, **overrides):
+    code = f"import studymaster.{entry_point}; from django.conf import settings; print('SERVING', settings.SETTINGS_MODULE, settings.DEBUG)"
+    return _run(["-c", code], **overrides)
+
+
+@pytest.mark.parametrize("entry_point", ["wsgi", "asgi"])
+def test_the_server_entry_points_default_to_the_production_settings(entry_point):
+    production = {k: v for k, v in PROD_ENV.items() if k != "DJANGO_SETTINGS_MODULE"}
+    code, output = _serve(entry_point, **production)
+    assert code == 0, output
+    assert "SERVING studymaster.settings.prod False" in output
+    # A deployment that sets nothing fails at once, naming what is missing, instead of serving
+    # the development settings (DEBUG on, a published key).
+    code, output = _serve(entry_point)
+    assert code != 0 and "ImproperlyConfigured: MONGODB_URI is not set" in output
+
+
+@pytest.mark.parametrize("entry_point", ["wsgi", "asgi"])
+def test_the_development_settings_refuse_to_serve_a_remote_database(entry_point):
+    code, output = _serve(
+        entry_point, DJANGO_SETTINGS_MODULE="studymaster.settings.dev", MONGODB_URI=REMOTE_URI
+    )
+    assert code != 0
+    assert "ImproperlyConfigured: MONGODB_URI names a database on another machine" in output
+    assert PASSWORD not in output
+    code, output = _serve(
+        entry_point,
+        DJANGO_SETTINGS_MODULE="studymaster.settings.dev",
+        MONGODB_URI="mongodb://127.0.0.1:27017/",
+    )
+    assert code == 0 and "SERVING studymaster.settings.dev True" in output, output
+
+
+@pytest.mark.parametrize("reload", [[], ["--noreload"]])
+def test_runserver_refuses_a_remote_database_in_development_before_serving(reload):
+    code, output = _run(
+        ["manage.py", "runserver", *reload, f"127.0.0.1:{free_port()}"],
+        DJANGO_SETTINGS_MODULE="studymaster.settings.dev",
+        MONGODB_URI=REMOTE_URI,
+    )
+    assert code != 0
+    assert "MONGODB_URI names a database on another machine" in output
+    assert "Starting development server" not in output and PASSWORD not in output
+
+
+def test_other_commands_may_use_a_remote_database_in_development():
+    code, output = _run(
+        ["manage.py", "check"], DJANGO_SETTINGS_MODULE="studymaster.settings.dev", MONGODB_URI=REMOTE_URI
+    )
+    assert code == 0, output
+    assert "System check identified no issues" in output
