@@ -106,12 +106,26 @@ def _idempotency_key(request) -> str | None:
     return key
 
 
+# Far enough from Python's calendar's ends (years 1 and 9999) that the default range and the
+# day-by-day series around them never overflow.
+STATS_FIRST_DATE, STATS_LAST_DATE = datetime.date(1900, 1, 1), datetime.date(9998, 12, 31)
+
+
+def _stats_date_check(value: datetime.date) -> None:
+    if not STATS_FIRST_DATE <= value <= STATS_LAST_DATE:
+        raise serializers.ValidationError(f"Use a date from {STATS_FIRST_DATE} to {STATS_LAST_DATE}.")
+
+
 class StatsInput(serializers.Serializer):
     """``from`` and ``to``, local dates; by default the 30 days up to ``context["today"]``."""
 
     # "from" is a Python keyword: the fields are renamed below.
-    date_from = serializers.DateField(required=False, input_formats=["%Y-%m-%d"])
-    date_to = serializers.DateField(required=False, input_formats=["%Y-%m-%d"])
+    date_from = serializers.DateField(
+        required=False, input_formats=["%Y-%m-%d"], validators=[_stats_date_check]
+    )
+    date_to = serializers.DateField(
+        required=False, input_formats=["%Y-%m-%d"], validators=[_stats_date_check]
+    )
 
     def to_internal_value(self, data):
         renamed = {"date_from": data.get("from"), "date_to": data.get("to")}

@@ -9,7 +9,8 @@ catch them. Lists: ``{count, next, previous, results}``, through :func:`paginate
 
 from __future__ import annotations
 
-from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied
+from django.conf import settings
+from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
 from django.urls import Resolver404, resolve
@@ -67,12 +68,24 @@ def _domain_error_response(exc: DomainError) -> Response:
     return Response(body, status=exc.status)
 
 
+# A 429 that names no wait (a Throttled raised without one) says this much.
+DEFAULT_RETRY_AFTER_SECONDS = 60
+
+
 def exception_handler(exc, context):
     """DRF's handler, reshaped into the one error shape; also answers domain and database errors."""
     if (database_error := database_error_cause(exc)) is not None:
         return database_error_response(database_error)
     if isinstance(exc, DomainError):
         return _domain_error_response(exc)
+    if isinstance(exc, RequestDataTooBig):
+        # Django raises it when the view first reads a body over DATA_UPLOAD_MAX_MEMORY_SIZE.
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        body = {
+            "code": "request_too_large",
+            "message": f"The request body is larger than the {limit:,} bytes this API accepts.",
+        }
+        return Response(body, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
@@ -100,6 +113,8 @@ def exception_handler(exc, context):
         message = " ".join(_flatten(detail))
         body = {"code": str(code), "message": message}
     response.data = body
+    if response.status_code == status.HTTP_429_TOO_MANY_REQUESTS and "Retry-After" not in response:
+        response["Retry-After"] = str(DEFAULT_RETRY_AFTER_SECONDS)
     return response
 
 

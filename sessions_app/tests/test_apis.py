@@ -261,6 +261,12 @@ def test_stats_range_and_iso_weeks():
         ({"to": "01/02/2026"}, "to"),
         ({"from": "2026-02-01", "to": "2026-01-01"}, "from"),
         ({"from": "2024-01-01", "to": "2026-01-01"}, "to"),
+        # The ends of Python's calendar: a 400, not an OverflowError.
+        ({"from": "0001-01-01"}, "from"),
+        ({"to": "0001-01-01"}, "to"),
+        ({"to": "9999-12-31"}, "to"),
+        ({"from": "9999-12-31", "to": "9999-12-31"}, "from"),
+        ({"from": "0001-01-01", "to": "0001-01-05"}, "from"),
     ],
 )
 def test_stats_validation_names_the_field(params, field):
