@@ -1,5 +1,7 @@
-"""A real browser in the admin: a staff user (not a superuser, view permissions only) logs in,
-finds a learner and opens that learner's study sessions.
+"""A real browser in the admin and in Swagger UI: a staff user (not a superuser, view permissions
+only) logs in, finds a learner and opens that learner's study sessions; Swagger UI loads the
+schema and calls the API. Both under the Content-Security-Policy (studymaster/security.py), with
+no violation reported.
 
 Headless Debian Chromium through Playwright (the ``browser`` fixture of the root conftest.py)
 against pytest-django's ``live_server``, which serves the test database from a thread of this
@@ -38,7 +40,16 @@ def support_staff():
 def page(browser):
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     context.set_default_timeout(15_000)
-    yield context.new_page()
+    page = context.new_page()
+    # Chromium reports every blocked script, style, image or connection on the console.
+    page.csp_violations = []
+    page.on(
+        "console",
+        lambda message: (
+            page.csp_violations.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
+    yield page
     context.close()
 
 
@@ -79,3 +90,21 @@ def test_staff_find_a_learner_and_open_their_study_sessions(live_server, page, s
     screenshot = tmp_path / "study-sessions-of-ada.png"
     page.screenshot(path=str(screenshot), full_page=True)
     assert screenshot.stat().st_size > 0
+    assert page.csp_violations == []
+
+
+def test_swagger_ui_loads_the_schema_and_calls_the_api_under_the_policy(live_server, page):
+    response = page.goto(f"{live_server.url}/api/docs/")
+    assert "script-src 'self'" in response.headers["content-security-policy"]
+    # Swagger UI's script ran, fetched /api/schema/ and drew the operations.
+    page.wait_for_selector("#operations-me-me_retrieve")
+    assert page.locator(".opblock").count() > 10
+    # "Try it out" on GET /api/me/ without a token: the browser reaches the API (connect-src),
+    # which answers 401.
+    operation = "#operations-me-me_retrieve"
+    page.click(f"{operation} .opblock-summary")
+    page.click(f"{operation} .try-out__btn")
+    page.click(f"{operation} .execute")
+    status = page.locator(f"{operation} .live-responses-table tbody .response-col_status").first
+    assert status.inner_text().strip().startswith("401")
+    assert page.csp_violations == []

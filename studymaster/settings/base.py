@@ -229,6 +229,7 @@ DEFAULT_AUTO_FIELD = "django_mongodb_backend.fields.ObjectIdAutoField"
 MIDDLEWARE = [
     "studymaster.observability.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "studymaster.security.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
