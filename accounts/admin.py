@@ -12,14 +12,14 @@ from urllib.parse import urlencode
 from django.contrib import admin
 from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-from django.contrib.auth.forms import UserChangeForm
+from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.contrib.auth.models import Group, Permission
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils.html import format_html
 
 from accounts.models import User
-from accounts.services import email_normalize
+from accounts.services import email_normalize, username_check_available
 from gamification.selectors import current_streak_get
 
 PROGRESS_FIELDS = (
@@ -41,11 +41,28 @@ def permissions_by_local_fields():
     return Permission.objects.select_related("content_type").order_by("content_type_id", "codename")
 
 
+def _username_available(form) -> str:
+    """The form's username, refused as registration refuses it: taken up to case, width forms or
+    look-alike characters by another account (accounts.services.username_check_available)."""
+    username = form.cleaned_data.get("username")
+    if username:
+        username_check_available(username=username, exclude_pk=form.instance.pk)
+    return username
+
+
+class AccountCreationForm(AdminUserCreationForm):
+    def clean_username(self):
+        return _username_available(self)
+
+
 class AccountChangeForm(UserChangeForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if "user_permissions" in self.fields:
             self.fields["user_permissions"].queryset = permissions_by_local_fields()
+
+    def clean_username(self):
+        return _username_available(self)
 
     def clean_email(self):
         # As in accounts.services: stored lower-cased, so the unique index ignores case.
@@ -55,6 +72,7 @@ class AccountChangeForm(UserChangeForm):
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
     form = AccountChangeForm
+    add_form = AccountCreationForm
     list_display = (
         "username",
         "email",

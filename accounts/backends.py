@@ -6,6 +6,11 @@ the embedded server answers with a literal 1, so every non-superuser member of s
 lose the admin. Here each collection is read on its own local fields and the
 ``"app_label.codename"`` strings are put together in Python. The results are the same on
 MongoDB and Atlas.
+
+Login looks the account up by its normalised username key (accounts.usernames): ModelBackend's
+``authenticate`` asks ``User.objects.get_by_natural_key``, which accounts.models.UserManager
+answers by ``username_key``. So ``"Ada"``, ``" ada"`` and ``"ａｄａ"`` log in to the account
+``ada``, and the login throttles count them as one name.
 """
 
 from __future__ import annotations

@@ -2,8 +2,11 @@ import functools
 import zoneinfo
 
 from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import UserManager as DjangoUserManager
 from django.core.exceptions import ValidationError
 from django.db import models
+
+from accounts.usernames import username_fields, username_key
 
 
 @functools.cache
@@ -17,9 +20,23 @@ def validate_time_zone(value):
         raise ValidationError(f"{value!r} is not an IANA time zone, such as Europe/Berlin.")
 
 
+class UserManager(DjangoUserManager):
+    def get_by_natural_key(self, username):
+        # By the normalised key: createsuperuser's "already taken" check and natural keys agree
+        # with login (accounts.backends) that "Ada" and "ada" are one account.
+        return self.get(username_key=username_key(username))
+
+    async def aget_by_natural_key(self, username):
+        return await self.aget(username_key=username_key(username))
+
+
 class User(AbstractUser):
     """A learner or a member of staff. Progress that is read with the profile lives here too."""
 
+    # Derived from username on every save (accounts.usernames); unique, so two accounts never
+    # share a name up to case and Unicode compatibility forms, nor one that looks the same.
+    username_key = models.TextField(unique=True, editable=False)
+    username_skeleton = models.TextField(unique=True, editable=False)
     display_name = models.CharField(max_length=100, blank=True)
     time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
     leaderboard_opt_out = models.BooleanField(default=False)
@@ -35,6 +52,8 @@ class User(AbstractUser):
     # The latest local date with a session: with it, the current streak shown is correct as of
     # any later day without a write (gamification.selectors.current_streak_get).
     last_study_date = models.DateField(null=True, blank=True)
+
+    objects = UserManager()
 
     class Meta:
         db_table = "accounts_user"
@@ -53,6 +72,17 @@ class User(AbstractUser):
                 name="accounts_user_leaderboard",
             ),
         ]
+
+    def save(self, *args, **kwargs):
+        # A single-row invariant: whichever way a user is saved (registration, the admin's forms,
+        # createsuperuser, a shell), its keys follow its username.
+        derived = username_fields(self.username)
+        for field, value in derived.items():
+            setattr(self, field, value)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "username" in update_fields:
+            kwargs["update_fields"] = {*update_fields, *derived}
+        super().save(*args, **kwargs)
 
 
 class RevokedToken(models.Model):

@@ -27,6 +27,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.utils import get_md5_hash_password
 
 from accounts.models import RevokedToken, User
+from accounts.usernames import username_fields
 from studymaster.db import run_in_transaction
 from studymaster.retry import retry_idempotent
 
@@ -45,31 +46,51 @@ def _password_check(password: str, *, user: User, field: str) -> None:
         raise ValidationError({field: exc.messages}) from None
 
 
+USERNAME_TAKEN = "A user with that username already exists."
+USERNAME_CONFUSABLE = "That username looks like an existing one. Choose another."
+EMAIL_TAKEN = "A user with that email already exists."
+
+
 def _clashes(*, username: str | None, email: str | None, exclude_pk=None) -> dict[str, str]:
-    """Field errors for a username or email another account already has (one query)."""
-    wanted = {"username": username, "email": email}
-    wanted = {field: value for field, value in wanted.items() if value}
-    if not wanted:
-        return {}
+    """Field errors for a username another account has, up to case, Unicode width forms or
+    look-alike characters (accounts.usernames), or an email it has; one query on unique indexes."""
+    derived = username_fields(username) if username else {}
     condition = Q()
-    for field, value in wanted.items():
+    for field, value in derived.items():
         condition |= Q(**{field: value})
+    if email:
+        condition |= Q(email=email)
+    if not condition:
+        return {}
     query = User.objects.filter(condition)
     if exclude_pk is not None:
         query = query.exclude(pk=exclude_pk)
     taken = {}
-    for other_username, other_email in query.values_list("username", "email"):
-        if username and other_username == username:
-            taken["username"] = "A user with that username already exists."
+    for other_key, other_skeleton, other_email in query.values_list(
+        "username_key", "username_skeleton", "email"
+    ):
+        if derived and other_key == derived["username_key"]:
+            taken["username"] = USERNAME_TAKEN
+        elif derived and other_skeleton == derived["username_skeleton"]:
+            taken.setdefault("username", USERNAME_CONFUSABLE)
         if email and other_email == email:
-            taken["email"] = "A user with that email already exists."
+            taken["email"] = EMAIL_TAKEN
     return taken
 
 
+def username_check_available(*, username: str, exclude_pk=None) -> None:
+    """Raise ValidationError when another account has ``username`` up to case, width forms or
+    look-alike characters; the admin's user forms ask this, as registration does."""
+    taken = _clashes(username=username, email=None, exclude_pk=exclude_pk)
+    if taken:
+        raise ValidationError(taken["username"], code="username_taken")
+
+
 def user_register(*, username: str, email: str, password: str) -> User:
-    """Create an account. Raises ValidationError naming the field for a weak password or a
-    username or email that is taken (also when two registrations race)."""
-    user = User(username=username, email=email_normalize(email))
+    """Create an account. Raises ValidationError naming the field for a weak password, or a
+    username (see :func:`username_check_available`) or email that is taken, also when two
+    registrations race."""
+    user = User(username=User.normalize_username(username), email=email_normalize(email))
     errors = _clashes(username=user.username, email=user.email)
     try:
         _password_check(password, user=user, field="password")
@@ -178,7 +199,7 @@ def user_profile_update(*, user: User, changes: dict) -> User:
     try:
         _user_fields_set(user.pk, **changes)
     except IntegrityError:
-        raise ValidationError({"email": "A user with that email already exists."}) from None
+        raise ValidationError({"email": EMAIL_TAKEN}) from None
     for field, value in changes.items():
         setattr(user, field, value)
     return user

@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from bson import ObjectId
 from pymongo import MongoClient
 
+from accounts.usernames import username_fields
+
 SUBJECTS = [
     "Mathematics",
     "Physics",
@@ -118,6 +120,7 @@ def _user_documents(rng: random.Random, user_id: ObjectId, n: int, now: dt.datet
         "is_staff": False,
         "is_active": True,
         "date_joined": joined,
+        **username_fields(f"bench{n:06d}"),
         "display_name": f"Learner {n}",
         "time_zone": "Europe/Berlin",
         "leaderboard_opt_out": n % 20 == 0,

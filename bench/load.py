@@ -64,9 +64,10 @@ def _create_users(env: dict, password: str, count: int) -> None:
         "import os, django; django.setup()\n"
         "from django.contrib.auth.hashers import make_password\n"
         "from accounts.models import User\n"
+        "from accounts.usernames import username_fields\n"
         "hashed = make_password(os.environ['LOAD_USER_PASSWORD'])\n"
-        f"User.objects.bulk_create([User(username=f'load{{n:03d}}', email=f'load{{n:03d}}@example.com', "
-        f"password=hashed) for n in range({count})])\n"
+        f"User.objects.bulk_create([User(username=f'load{{n:03d}}', **username_fields(f'load{{n:03d}}'), "
+        f"email=f'load{{n:03d}}@example.com', password=hashed) for n in range({count})])\n"
     )
     subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, env={**env, "LOAD_USER_PASSWORD": password}, check=True

@@ -14,6 +14,7 @@ from django.db import connection
 from django.utils import timezone
 
 from accounts.models import User
+from accounts.usernames import username_fields
 from gamification.invariants import ledger_check
 from gamification.models import Achievement, PointsEntry, QuestProgress, UserBadge
 from gamification.services import points_adjust
@@ -73,8 +74,9 @@ def seed_demo(*, users: int = 36, seed: int = 7) -> dict:
     now = timezone.now()
     admin = User.objects.create_superuser("admin", "admin@demo.studymaster.local", DEMO_PASSWORD)
     learners = [
-        User(
+        User(  # bulk_create skips save(), which derives the username's keys: give them here
             username=f"learner{n:02d}",
+            **username_fields(f"learner{n:02d}"),
             email=f"learner{n:02d}@demo.studymaster.local",
             display_name=f"Learner {n:02d}",
             time_zone=rng.choice(TIME_ZONES),

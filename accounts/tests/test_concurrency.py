@@ -42,11 +42,13 @@ def test_a_refresh_token_used_in_parallel_rotates_once():
     assert _race(refresh) == [200] + [401] * (RACERS - 1)
 
 
-def test_parallel_registrations_of_one_username_create_one_account():
+def _race_registrations(usernames: list[str]) -> list[int]:
+    """Register ``usernames[n]`` from racer n, each from its own address; the sorted statuses."""
+
     def register(number):
         response = APIClient().post(
             "/api/auth/register/",
-            {"username": "ada", "email": f"ada{number}@example.com", "password": PASSWORD},
+            {"username": usernames[number], "email": f"ada{number}@example.com", "password": PASSWORD},
             format="json",
             REMOTE_ADDR=f"10.0.0.{number}",
         )
@@ -54,5 +56,16 @@ def test_parallel_registrations_of_one_username_create_one_account():
             assert "username" in response.json()["fields"]
         return response.status_code
 
-    assert _race(register) == [201] + [400] * (RACERS - 1)
+    return _race(register)
+
+
+def test_parallel_registrations_of_one_username_create_one_account():
+    assert _race_registrations(["ada"] * RACERS) == [201] + [400] * (RACERS - 1)
     assert User.objects.filter(username="ada").count() == 1
+
+
+def test_parallel_registrations_of_look_alike_usernames_create_one_account():
+    # Case, full width and Cyrillic а: one key or one skeleton for all of them.
+    names = ["ada", "Ada", "ADA", "ａｄａ", "\u0430da", "ad\u0430", "Ada", "aDa"]
+    assert _race_registrations(names) == [201] + [400] * (RACERS - 1)
+    assert User.objects.count() == 1
