@@ -86,11 +86,11 @@ class User(AbstractUser):
 
 
 class RevokedToken(models.Model):
-    """A refresh token that may no longer be used: rotated out, or logged out.
+    """A refresh token that was rotated out: it may not be used again.
 
     Unique by the token's ``jti``, so revoking is one insert and a second use of a
     rotated-out token fails on the unique index. MongoDB deletes each entry through a
-    TTL index once the token has expired anyway (see migration 0003).
+    TTL index once the token has expired anyway (see migration 0004).
     """
 
     jti = models.CharField(max_length=64, unique=True)
@@ -103,8 +103,27 @@ class RevokedToken(models.Model):
         return f"revoked token {self.jti}"
 
 
+class RevokedTokenFamily(models.Model):
+    """Every refresh token descended from one login, revoked: at logout, or when a rotated-out
+    token of the family comes back (someone holds a copy, so its successors are not safe either).
+
+    ``family`` is the tokens' ``family`` claim, set at login and carried on each rotation
+    (accounts.services). ``expires_at`` is when the last token the family could hold expires;
+    a TTL index deletes the entry then (migration 0007).
+    """
+
+    family = models.CharField(max_length=64, unique=True)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "accounts_revokedtokenfamily"
+
+    def __str__(self):
+        return f"revoked token family {self.family}"
+
+
 class ThrottleCounter(models.Model):
-    """One fixed-window request count of the login and registration throttles.
+    """One fixed-window request count of a throttle (accounts.throttles).
 
     Written only by ``studymaster.ratelimit.FixedWindowCounter`` with an atomic upsert;
     the model exists so that ``migrate`` creates the collection and its TTL index.

@@ -4,6 +4,9 @@ Token rules (docs/api.md, "Accounts and authentication"):
 - a refresh token is used once: refreshing revokes it (its ``jti`` goes into RevokedToken) and
   returns a new pair; a second use fails on RevokedToken's unique index on ``jti``, even when
   two requests race;
+- the tokens of one login are a family (the ``family`` claim, set at login, carried on each
+  rotation): a second use of a rotated-out token, and logging out, revoke the whole family
+  (RevokedTokenFamily), so the successors of a stolen token stop working too;
 - tokens carry a hash of the password hash (simplejwt's CHECK_REVOKE_TOKEN), so a password
   change ends every earlier access and refresh token.
 
@@ -13,6 +16,8 @@ profile change cannot overwrite points that a study session added in the meantim
 
 from __future__ import annotations
 
+import contextlib
+import uuid
 from datetime import UTC, datetime
 
 from django.contrib.auth import authenticate
@@ -20,17 +25,20 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError
 from django.db.models import Q
+from django.utils import timezone
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.utils import get_md5_hash_password
 
-from accounts.models import RevokedToken, User
+from accounts.models import RevokedToken, RevokedTokenFamily, User
 from accounts.usernames import username_fields
 from studymaster.db import run_in_transaction
 from studymaster.retry import retry_idempotent
 
+# The claim naming the login a refresh token descends from (see token_refresh).
+FAMILY_CLAIM = "family"
 PROFILE_WRITABLE_FIELDS = ("display_name", "time_zone", "leaderboard_opt_out", "email")
 
 
@@ -110,9 +118,11 @@ def user_register(*, username: str, email: str, password: str) -> User:
     return user
 
 
-def token_pair_for_user(*, user: User) -> dict[str, str]:
-    """A new ``{access, refresh}`` pair; no database access."""
+def token_pair_for_user(*, user: User, family: str | None = None) -> dict[str, str]:
+    """A new ``{access, refresh}`` pair; no database access. ``family`` is carried over when a
+    refresh token is rotated; without it the pair starts a new family (a login)."""
     refresh = RefreshToken.for_user(user)
+    refresh[FAMILY_CLAIM] = family or uuid.uuid4().hex
     return {"access": str(refresh.access_token), "refresh": str(refresh)}
 
 
@@ -133,6 +143,11 @@ def _refresh_token_decode(raw: str) -> RefreshToken:
         raise InvalidToken({"detail": str(exc), "code": "token_not_valid"}) from None
 
 
+def _token_family(token: RefreshToken) -> str:
+    # A token issued before families existed is a family of its own; its successors carry it.
+    return str(token.get(FAMILY_CLAIM) or token[jwt_settings.JTI_CLAIM])[:64]
+
+
 def _refresh_token_revoke(token: RefreshToken) -> bool:
     """Put ``token`` on the denylist until it expires; False if it was there already."""
     try:
@@ -145,30 +160,47 @@ def _refresh_token_revoke(token: RefreshToken) -> bool:
     return True
 
 
+def _token_family_revoke(family: str) -> None:
+    """Revoke every token of ``family`` until the last one it could hold has expired. Idempotent."""
+    expires_at = timezone.now() + jwt_settings.REFRESH_TOKEN_LIFETIME
+    with contextlib.suppress(IntegrityError):  # revoked already
+        RevokedTokenFamily.objects.create(family=family, expires_at=expires_at)
+
+
 def token_refresh(*, refresh: str) -> dict[str, str]:
-    """Exchange a refresh token for a new pair, once. Raises InvalidToken (401) for a token that
-    is expired, malformed, rotated out, logged out, or older than the last password change."""
+    """Exchange a refresh token for a new pair of the same family, once. Raises InvalidToken (401)
+    for a token that is expired, malformed, rotated out, of a revoked family (logged out, or
+    reused), or older than the last password change.
+
+    Reuse of a rotated-out token revokes its whole family: whoever presents it holds a copy, so
+    the tokens rotated from it since are not safe either, and the owner logs in again.
+    """
     token = _refresh_token_decode(refresh)
+    family = _token_family(token)
     if not _refresh_token_revoke(token):
+        _token_family_revoke(family)
+        raise InvalidToken({"detail": "Token has been rotated out or revoked.", "code": "token_revoked"})
+    if RevokedTokenFamily.objects.filter(family=family).exists():
         raise InvalidToken({"detail": "Token has been rotated out or revoked.", "code": "token_revoked"})
     user = User.objects.filter(pk=token.get(jwt_settings.USER_ID_CLAIM), is_active=True).first()
     if user is None or token.get(jwt_settings.REVOKE_TOKEN_CLAIM) != get_md5_hash_password(user.password):
         raise InvalidToken(
             {"detail": "Token is no longer valid for this account.", "code": "token_not_valid"}
         )
-    return token_pair_for_user(user=user)
+    return token_pair_for_user(user=user, family=family)
 
 
 def token_revoke(*, refresh: str, user: User) -> None:
-    """Log out: revoke ``user``'s refresh token. Revoking it twice is fine. Raises
-    ValidationError on ``refresh`` for a token that is invalid or belongs to someone else."""
+    """Log out: revoke the family of ``user``'s refresh token (that token and every token rotated
+    from the same login). Revoking it twice is fine. Raises ValidationError on ``refresh`` for a
+    token that is invalid or belongs to someone else."""
     try:
         token = RefreshToken(refresh)
     except TokenError as exc:
         raise ValidationError({"refresh": str(exc)}) from None
     if token.get(jwt_settings.USER_ID_CLAIM) != str(user.pk):
         raise ValidationError({"refresh": "This refresh token belongs to another account."})
-    _refresh_token_revoke(token)
+    _token_family_revoke(_token_family(token))
 
 
 def password_change(*, user: User, old_password: str, new_password: str) -> dict[str, str]:

@@ -1,9 +1,12 @@
 """Registration, tokens, rotation, logout and password change through the HTTP API."""
 
 import pytest
+from django.utils import timezone
 from rest_framework.test import APIClient
+from rest_framework_simplejwt.settings import api_settings
+from rest_framework_simplejwt.tokens import RefreshToken
 
-from accounts.models import RevokedToken, User
+from accounts.models import RevokedToken, RevokedTokenFamily, User
 from accounts.tests.factories import PASSWORD, client_for, user_create
 
 pytestmark = pytest.mark.django_db
@@ -129,22 +132,64 @@ def test_login_ignores_a_stale_authorization_header():
     assert _login(client, "ada").status_code == 200
 
 
-def test_refresh_rotates_the_pair_and_refuses_the_old_refresh_token():
+def _refresh(refresh):
+    return APIClient().post("/api/auth/token/refresh/", {"refresh": refresh}, format="json")
+
+
+def test_refresh_rotates_the_pair_within_its_family():
     user = user_create()
     _, pair = client_for(user)
-    client = APIClient()
-    first = client.post("/api/auth/token/refresh/", {"refresh": pair["refresh"]}, format="json")
+    first = _refresh(pair["refresh"])
     assert first.status_code == 200
     rotated = first.json()
     assert set(rotated) == {"access", "refresh"} and rotated["refresh"] != pair["refresh"]
+    second = _refresh(rotated["refresh"])
+    assert second.status_code == 200
+    family = {
+        RefreshToken(token)["family"]
+        for token in (pair["refresh"], rotated["refresh"], second.json()["refresh"])
+    }
+    assert len(family) == 1 and len(family.pop()) == 32
+    assert RevokedToken.objects.count() == 2 and not RevokedTokenFamily.objects.exists()
 
-    reuse = client.post("/api/auth/token/refresh/", {"refresh": pair["refresh"]}, format="json")
+
+def test_reusing_a_rotated_out_refresh_token_revokes_its_whole_family():
+    user = user_create()
+    _, pair = client_for(user)
+    _, other_login = client_for(user)
+    rotated = _refresh(pair["refresh"]).json()
+    successor = _refresh(rotated["refresh"]).json()
+
+    reuse = _refresh(pair["refresh"])  # someone holds a copy of the first token
     assert reuse.status_code == 401
     _error_shape(reuse, "token_revoked")
+    # Every token descended from that login stops working, the newest too ...
+    refused = _refresh(successor["refresh"])
+    assert refused.status_code == 401
+    _error_shape(refused, "token_revoked")
+    assert RevokedTokenFamily.objects.filter(family=RefreshToken(pair["refresh"])["family"]).count() == 1
+    # ... and no other login of the account is touched.
+    assert _refresh(other_login["refresh"]).status_code == 200
 
-    again = client.post("/api/auth/token/refresh/", {"refresh": rotated["refresh"]}, format="json")
-    assert again.status_code == 200
-    assert RevokedToken.objects.count() == 2
+
+def test_a_token_from_before_families_is_a_family_of_its_own():
+    user = user_create()
+    legacy = RefreshToken.for_user(user)  # no family claim, as issued before this release
+    rotated = _refresh(str(legacy)).json()
+    assert RefreshToken(rotated["refresh"])["family"] == legacy["jti"]
+    assert _refresh(str(legacy)).status_code == 401
+    assert _refresh(rotated["refresh"]).status_code == 401
+
+
+def test_a_revoked_family_expires_when_its_last_token_could():
+    user = user_create()
+    _, pair = client_for(user)
+    _refresh(pair["refresh"])
+    before = timezone.now()
+    _refresh(pair["refresh"])
+    revoked = RevokedTokenFamily.objects.get()
+    lifetime = api_settings.REFRESH_TOKEN_LIFETIME
+    assert before + lifetime <= revoked.expires_at <= timezone.now() + lifetime
 
 
 @pytest.mark.parametrize("token", ["garbage", ""])
@@ -174,8 +219,6 @@ def test_revoked_tokens_expire_with_the_token():
     user = user_create()
     _, pair = client_for(user)
     APIClient().post("/api/auth/token/refresh/", {"refresh": pair["refresh"]}, format="json")
-    from rest_framework_simplejwt.tokens import RefreshToken
-
     token = RefreshToken(pair["refresh"])
     revoked = RevokedToken.objects.get(jti=token["jti"])
     assert int(revoked.expires_at.timestamp()) == token["exp"]
@@ -184,15 +227,18 @@ def test_revoked_tokens_expire_with_the_token():
 # Logout
 
 
-def test_logout_revokes_the_refresh_token():
+def test_logout_revokes_the_refresh_token_and_its_family():
     user = user_create()
     client, pair = client_for(user)
-    response = client.post("/api/auth/logout/", {"refresh": pair["refresh"]}, format="json")
+    rotated = _refresh(pair["refresh"]).json()
+    response = client.post("/api/auth/logout/", {"refresh": rotated["refresh"]}, format="json")
     assert response.status_code == 205
-    refused = APIClient().post("/api/auth/token/refresh/", {"refresh": pair["refresh"]}, format="json")
+    refused = _refresh(rotated["refresh"])
     assert refused.status_code == 401
+    _error_shape(refused, "token_revoked")
     # Logging out twice is harmless.
-    assert client.post("/api/auth/logout/", {"refresh": pair["refresh"]}, format="json").status_code == 205
+    assert client.post("/api/auth/logout/", {"refresh": rotated["refresh"]}, format="json").status_code == 205
+    assert RevokedTokenFamily.objects.count() == 1
 
 
 def test_logout_refuses_another_accounts_token_and_garbage():
@@ -201,7 +247,7 @@ def test_logout_refuses_another_accounts_token_and_garbage():
     response = client.post("/api/auth/logout/", {"refresh": other_pair["refresh"]}, format="json")
     assert response.status_code == 400
     assert "refresh" in _error_shape(response, "invalid")["fields"]
-    assert RevokedToken.objects.count() == 0
+    assert not RevokedToken.objects.exists() and not RevokedTokenFamily.objects.exists()
     response = client.post("/api/auth/logout/", {"refresh": "garbage"}, format="json")
     assert response.status_code == 400 and "refresh" in response.json()["fields"]
 

@@ -29,17 +29,23 @@ def _race(request_once):
         return sorted(pool.map(run, range(RACERS)))
 
 
-def test_a_refresh_token_used_in_parallel_rotates_once():
+def _refresh(refresh):
+    return APIClient().post("/api/auth/token/refresh/", {"refresh": refresh}, format="json")
+
+
+def test_a_refresh_token_used_in_parallel_rotates_once_and_the_reuse_ends_the_family():
     _, pair = client_for(user_create())
+    winners = []
 
     def refresh(number):
-        return (
-            APIClient()
-            .post("/api/auth/token/refresh/", {"refresh": pair["refresh"]}, format="json")
-            .status_code
-        )
+        response = _refresh(pair["refresh"])
+        if response.status_code == 200:
+            winners.append(response.json()["refresh"])
+        return response.status_code
 
     assert _race(refresh) == [200] + [401] * (RACERS - 1)
+    # The losers presented a token already rotated out: reuse, so the winner's pair goes too.
+    assert _refresh(winners[0]).status_code == 401
 
 
 def _race_registrations(usernames: list[str]) -> list[int]:
