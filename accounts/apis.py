@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import serializers, services
-from accounts.throttles import LoginThrottle, RegisterThrottle
+from accounts.throttles import LoginThrottle, PasswordCheckThrottle, ProfileThrottle, RegisterThrottle
 
 
 class PublicAPIView(APIView):
@@ -72,6 +72,8 @@ class LogoutApi(APIView):
 
 
 class PasswordChangeApi(APIView):
+    throttle_classes = [PasswordCheckThrottle]
+
     @extend_schema(
         request=serializers.PasswordChangeInputSerializer,
         responses={200: serializers.TokenPairSerializer},
@@ -83,6 +85,15 @@ class PasswordChangeApi(APIView):
 
 
 class MeApi(APIView):
+    def get_throttles(self):
+        # Changes count as profile changes, and a request presenting the password (an email
+        # change, a deletion) as a password check too.
+        method, data = self.request.method, self.request.data if self.request.method == "PATCH" else {}
+        throttles = [ProfileThrottle()] if method == "PATCH" else []
+        if method == "DELETE" or (isinstance(data, dict) and "current_password" in data):
+            throttles.append(PasswordCheckThrottle())
+        return throttles
+
     @extend_schema(responses={200: serializers.ProfileOutputSerializer})
     def get(self, request):
         return Response(serializers.ProfileOutputSerializer(request.user).data)
@@ -93,7 +104,10 @@ class MeApi(APIView):
     )
     def patch(self, request):
         data = _valid(serializers.ProfileUpdateInputSerializer, request, partial=True)
-        user = services.user_profile_update(user=request.user, changes=data)
+        current_password = data.pop("current_password", None)
+        user = services.user_profile_update(
+            user=request.user, changes=data, current_password=current_password
+        )
         return Response(serializers.ProfileOutputSerializer(user).data)
 
     @extend_schema(request=serializers.PasswordInputSerializer, responses={204: None})

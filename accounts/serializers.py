@@ -62,9 +62,11 @@ class ProfileUpdateInputSerializer(serializers.Serializer):
     time_zone = serializers.CharField(max_length=64, validators=[validate_time_zone])
     leaderboard_opt_out = serializers.BooleanField()
     email = serializers.EmailField(max_length=254)
+    # Needed to change the email (accounts.services.user_profile_update); never stored.
+    current_password = _password_field(required=False)
 
     def validate(self, attrs):
-        unknown = sorted(set(self.initial_data) - set(PROFILE_WRITABLE_FIELDS))
+        unknown = sorted(set(self.initial_data) - {*PROFILE_WRITABLE_FIELDS, "current_password"})
         if unknown:
             raise serializers.ValidationError(
                 {field: ["This field is read-only or unknown."] for field in unknown}

@@ -214,15 +214,21 @@ def password_change(*, user: User, old_password: str, new_password: str) -> dict
     return token_pair_for_user(user=user)
 
 
-def user_profile_update(*, user: User, changes: dict) -> User:
+def user_profile_update(*, user: User, changes: dict, current_password: str | None = None) -> User:
     """Apply validated profile ``changes`` (only PROFILE_WRITABLE_FIELDS) to ``user`` and save
-    just those fields. Raises ValidationError on ``email`` if another account has it."""
+    just those fields. A new email needs the account's ``current_password``, checked before
+    anything is said about the email. Raises ValidationError on ``current_password`` (missing
+    or wrong) or on ``email`` (another account has it)."""
     changes = {field: value for field, value in changes.items() if field in PROFILE_WRITABLE_FIELDS}
     if "email" in changes:
         changes["email"] = email_normalize(changes["email"])
         if changes["email"] == user.email:
             del changes["email"]
         else:
+            if not current_password:
+                raise ValidationError({"current_password": "Changing the email needs the current password."})
+            if not user.check_password(current_password):
+                raise ValidationError({"current_password": "The current password is not correct."})
             taken = _clashes(username=None, email=changes["email"], exclude_pk=user.pk)
             if taken:
                 raise ValidationError(taken)

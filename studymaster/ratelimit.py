@@ -17,6 +17,7 @@ not depend on it, because the window start is part of the key.
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -96,6 +97,12 @@ class FixedWindowCounter:
             self.on_operation(f"db.{self.collection.name}.find_one({window_key!r})")
             document = self.collection.find_one({"key": window_key})
         return Hit(count=document["count"], retry_after_seconds=max(1, math.ceil(window_end - now)))
+
+    def reset(self, key: str) -> int:
+        """Forget every window of ``key`` (lifting its limit at once); returns how many there were.
+        A prefix match on the unique ``key`` index, so no collection scan."""
+        self.on_operation(f"db.{self.collection.name}.delete_many({key!r})")
+        return self.collection.delete_many({"key": {"$regex": f"^{re.escape(key)}:"}}).deleted_count
 
 
 def ensure_indexes(collection: Collection) -> None:

@@ -90,6 +90,7 @@ def test_patch_changes_the_writable_fields():
             "time_zone": "America/New_York",
             "leaderboard_opt_out": True,
             "email": " Ada@Lovelace.ORG ",
+            "current_password": PASSWORD,
         },
         format="json",
     )
@@ -144,10 +145,41 @@ def test_patch_refuses_an_email_another_account_has():
     user_create(username="grace", email="grace@example.com")
     user = user_create(username="ada", email="ada@example.com")
     client, _ = client_for(user)
-    response = client.patch("/api/me/", {"email": "GRACE@example.com"}, format="json")
+    response = client.patch(
+        "/api/me/", {"email": "GRACE@example.com", "current_password": PASSWORD}, format="json"
+    )
     assert response.status_code == 400 and "email" in response.json()["fields"]
-    # Re-sending one's own address, in another case, is fine.
+    # Re-sending one's own address, in another case, is fine, and changes nothing: no password.
     assert client.patch("/api/me/", {"email": "ADA@example.com"}, format="json").status_code == 200
+
+
+@pytest.mark.parametrize("current_password", [None, "", "wrong-password"])
+def test_a_new_email_needs_the_current_password_before_anything_is_said_about_it(current_password):
+    user_create(username="grace", email="grace@example.com")
+    user = user_create(username="ada", email="ada@example.com")
+    client, _ = client_for(user)
+    payload = {"email": "grace@example.com"}
+    if current_password is not None:
+        payload["current_password"] = current_password
+    response = client.patch("/api/me/", payload, format="json")
+    assert response.status_code == 400
+    body = response.json()
+    # Whether grace@example.com is taken is not told: the password is checked first.
+    assert set(body["fields"]) == {"current_password"}
+    user.refresh_from_db()
+    assert user.email == "ada@example.com"
+
+
+def test_the_current_password_is_write_only_and_not_a_profile_field():
+    user = user_create(username="ada", email="ada@example.com")
+    client, _ = client_for(user)
+    response = client.patch(
+        "/api/me/", {"email": "ada@lovelace.org", "current_password": PASSWORD}, format="json"
+    )
+    assert response.status_code == 200
+    assert "current_password" not in response.json() and response.json()["email"] == "ada@lovelace.org"
+    user.refresh_from_db()
+    assert user.check_password(PASSWORD)
 
 
 def test_patch_leaves_progress_written_meanwhile_alone(monkeypatch):

@@ -53,9 +53,9 @@ def test_logout_costs_2(ada, django_assert_max_num_queries):
     assert response.status_code == 205
 
 
-def test_password_change_costs_2(ada, django_assert_max_num_queries):
+def test_password_change_costs_3(ada, django_assert_max_num_queries):
     client, _ = client_for(ada)
-    with django_assert_max_num_queries(2):  # authentication, update
+    with django_assert_max_num_queries(3):  # authentication, password-check throttle, update
         response = client.post(
             "/api/auth/password/",
             {"old_password": PASSWORD, "new_password": "another-long-passphrase"},
@@ -72,12 +72,16 @@ def test_profile_read_costs_1(ada, django_assert_max_num_queries):
     assert response.status_code == 200
 
 
-def test_profile_update_costs_2_or_3_with_an_email(ada, django_assert_max_num_queries):
+def test_profile_update_costs_3_or_5_with_an_email(ada, django_assert_max_num_queries):
     client, _ = client_for(ada)
-    with django_assert_max_num_queries(2):  # authentication, update
+    with django_assert_max_num_queries(3):  # authentication, profile throttle, update
         assert client.patch("/api/me/", {"display_name": "Ada"}, format="json").status_code == 200
-    with django_assert_max_num_queries(3):  # authentication, email taken?, update
-        assert client.patch("/api/me/", {"email": "ada@lovelace.org"}, format="json").status_code == 200
+    # authentication, profile and password-check throttles, email taken?, update
+    with django_assert_max_num_queries(5):
+        response = client.patch(
+            "/api/me/", {"email": "ada@lovelace.org", "current_password": PASSWORD}, format="json"
+        )
+        assert response.status_code == 200
 
 
 def test_schema_and_docs_cost_nothing(django_assert_max_num_queries):
@@ -86,13 +90,13 @@ def test_schema_and_docs_cost_nothing(django_assert_max_num_queries):
         assert APIClient().get("/api/docs/").status_code == 200
 
 
-def test_account_delete_costs_12_however_long_the_history(ada, django_assert_max_num_queries):
+def test_account_delete_costs_13_however_long_the_history(ada, django_assert_max_num_queries):
     for days_ago in range(1, 6):
         log_session(ada, minutes=30, ago=datetime.timedelta(days=days_ago))
     client, _ = client_for(ada)
-    # authentication; in one transaction, the user read again, one delete per collection that
-    # holds the user's data (sessions, ledger, badges, quest progress, achievements, admin log,
-    # groups, permissions), the user, and the commit
-    with django_assert_max_num_queries(12):
+    # authentication, the password-check throttle; in one transaction, the user read again, one
+    # delete per collection that holds the user's data (sessions, ledger, badges, quest progress,
+    # achievements, admin log, groups, permissions), the user, and the commit
+    with django_assert_max_num_queries(13):
         response = client.delete("/api/me/", {"password": PASSWORD}, format="json")
     assert response.status_code == 204

@@ -1,14 +1,19 @@
-"""Login and registration throttles: limits, keys, Retry-After, and counts shared across processes."""
+"""Throttles: login (API and admin), registration, password checks and profile changes; limits,
+keys, Retry-After, lifting them early, and counts shared across processes."""
 
+import io
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import pytest
+from django.core.management import CommandError, call_command
+from django.test import Client
 from pymongo import MongoClient, ReturnDocument
 from rest_framework.test import APIClient
 
-from accounts.tests.factories import PASSWORD, user_create
+from accounts.tests.factories import PASSWORD, client_for, user_create
+from accounts.throttles import throttle_lift
 from studymaster import ratelimit
 from studymaster.mongo import client_options
 from studymaster.ratelimit import FixedWindowCounter, ensure_indexes, parse_rate
@@ -27,7 +32,12 @@ def frozen_clock(monkeypatch):
 def low_rates(settings, frozen_clock):
     settings.REST_FRAMEWORK = {
         **settings.REST_FRAMEWORK,
-        "DEFAULT_THROTTLE_RATES": {"login": "3/min", "register": "2/min"},
+        "DEFAULT_THROTTLE_RATES": {
+            "login": "3/min",
+            "register": "2/min",
+            "password": "2/min",
+            "profile": "3/min",
+        },
     }
 
 
@@ -117,6 +127,174 @@ def test_a_new_window_starts_a_new_count(settings, monkeypatch):
     assert _login("nobody").status_code == 401
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize("spelling", [" ada", "ada ", "ADA", "Ada", "ａｄａ", "\u00a0ada"])
+def test_the_username_key_is_the_one_authentication_uses(low_rates, spelling):
+    user_create(username="ada")
+    assert _login(spelling).status_code == 200  # authentication finds the account ...
+    for number in range(2):
+        assert _login("ada", address=f"10.0.3.{number}").status_code == 200
+    # ... and the throttle counted that spelling as the same username.
+    _assert_throttled(_login("ada", address="10.0.3.99"))
+    _assert_throttled(_login(spelling, address="10.0.3.98"))
+
+
+@pytest.mark.django_db
+def test_a_username_a_json_string_cannot_encode_is_counted_not_a_500(low_rates):
+    response = APIClient().post(
+        "/api/auth/token/",
+        b'{"username": "ada\\ud800", "password": "x"}',
+        content_type="application/json",
+        REMOTE_ADDR="10.0.0.1",
+    )
+    assert response.status_code in (400, 401)
+
+
+# The admin's login
+
+
+def _admin_login(username, password=PASSWORD, address="10.0.0.1"):
+    return Client().post(
+        "/admin/login/?next=/admin/", {"username": username, "password": password}, REMOTE_ADDR=address
+    )
+
+
+@pytest.fixture
+def staff():
+    return user_create(username="kim", is_staff=True, is_superuser=True)
+
+
+@pytest.mark.django_db
+def test_the_admin_login_is_throttled_by_username_even_with_the_right_password(low_rates, staff):
+    for number in range(3):
+        assert _admin_login("kim", "wrong-password", address=f"10.0.4.{number}").status_code == 200
+    refused = _admin_login("KIM", address="10.0.4.99")  # the right password, another address
+    assert refused.status_code == 429
+    assert refused["Retry-After"] == "45"
+    page = refused.content.decode()
+    assert "Too many sign-in attempts" in page and "Try again in 45 seconds" in page
+    assert "_auth_user_id" not in refused.wsgi_request.session  # not logged in
+    # Looking at the page is not an attempt.
+    assert Client().get("/admin/login/", REMOTE_ADDR="10.0.4.99").status_code == 200
+
+
+@pytest.mark.django_db
+def test_the_admin_login_is_throttled_by_address(low_rates, staff):
+    for name in ("a", "b", "c"):
+        assert _admin_login(name, "wrong-password").status_code == 200
+    assert _admin_login("kim").status_code == 429
+    response = _admin_login("kim", address="10.0.0.2")
+    assert response.status_code == 302 and response["Location"] == "/admin/"
+
+
+@pytest.mark.django_db
+def test_the_admin_and_the_api_login_share_their_counts(low_rates, staff):
+    assert _login("kim", address="10.0.5.1").status_code == 200
+    assert _admin_login("kim", "wrong-password", address="10.0.5.2").status_code == 200
+    assert _login("kim", address="10.0.5.3").status_code == 200
+    assert _admin_login("kim", address="10.0.5.4").status_code == 429
+    _assert_throttled(_login("kim", address="10.0.5.5"))
+
+
+# Password checks and profile changes, per account
+
+
+@pytest.mark.django_db
+def test_password_checks_are_throttled_per_account_across_endpoints(low_rates):
+    user = user_create()
+    client, _ = client_for(user)
+    wrong = {"old_password": "wrong-password", "new_password": "another-long-passphrase"}
+    assert client.post("/api/auth/password/", wrong, format="json", REMOTE_ADDR="10.0.6.1").status_code == 400
+    assert (
+        client.delete("/api/me/", {"password": "wrong"}, format="json", REMOTE_ADDR="10.0.6.2").status_code
+        == 400
+    )
+    # The right password, from a third address: the account's checks are used up.
+    right = {"old_password": PASSWORD, "new_password": "another-long-passphrase"}
+    _assert_throttled(client.post("/api/auth/password/", right, format="json", REMOTE_ADDR="10.0.6.3"))
+    _assert_throttled(client.delete("/api/me/", {"password": PASSWORD}, format="json"))
+    user.refresh_from_db()
+    assert user.check_password(PASSWORD)
+    # Another account is not affected.
+    other, _ = client_for(user_create())
+    assert other.delete("/api/me/", {"password": PASSWORD}, format="json").status_code == 204
+
+
+@pytest.mark.django_db
+def test_an_email_change_counts_as_a_password_check_and_reading_counts_nothing(low_rates):
+    user = user_create()
+    client, _ = client_for(user)
+    for address in ("new1@example.com", "new2@example.com"):
+        payload = {"email": address, "current_password": "wrong-password"}
+        assert client.patch("/api/me/", payload, format="json").status_code == 400
+    response = client.patch(
+        "/api/me/", {"email": "new3@example.com", "current_password": PASSWORD}, format="json"
+    )
+    _assert_throttled(response)
+    assert all(client.get("/api/me/").status_code == 200 for _ in range(5))
+
+
+@pytest.mark.django_db
+def test_profile_changes_are_throttled_per_account(low_rates):
+    user_create(username="grace", email="grace@example.com")
+    user = user_create()
+    client, _ = client_for(user)
+    for number in range(3):
+        assert client.patch("/api/me/", {"display_name": f"Ada {number}"}, format="json").status_code == 200
+    _assert_throttled(client.patch("/api/me/", {"display_name": "Ada 4"}, format="json"))
+    user.refresh_from_db()
+    assert user.display_name == "Ada 2"
+
+
+# Lifting a throttle early
+
+
+@pytest.mark.django_db
+def test_throttle_lift_frees_a_username_and_its_account(low_rates, staff):
+    client, _ = client_for(staff)
+    for number in range(4):
+        _admin_login("kim", "wrong-password", address=f"10.0.7.{number}")
+    for _ in range(3):
+        client.delete("/api/me/", {"password": "wrong"}, format="json")
+    assert _admin_login("kim", address="10.0.7.99").status_code == 429
+    out = io.StringIO()
+    call_command("throttle_lift", "--username", " KIM", stdout=out)
+    assert out.getvalue() == "Lifted 2 throttle counters of username ' KIM'.\n"
+    assert _admin_login("kim", address="10.0.7.99").status_code == 302
+    assert (
+        client.post(
+            "/api/auth/password/",
+            {"old_password": PASSWORD, "new_password": "another-long-passphrase"},
+            format="json",
+        ).status_code
+        == 200
+    )
+    out = io.StringIO()
+    call_command("throttle_lift", "--username", "nobody", stdout=out)
+    assert out.getvalue() == "Nothing to lift: no throttle counts for username 'nobody'.\n"
+
+
+@pytest.mark.django_db
+def test_throttle_lift_frees_an_address(low_rates, staff):
+    for name in ("a", "b", "c", "d"):
+        _login(name, address="203.0.113.7")
+    _assert_throttled(_login("kim", address="203.0.113.7"))
+    assert throttle_lift(address="203.0.113.7") == 1
+    assert _login("kim", address="203.0.113.7").status_code == 200
+    assert _login("grace", address="10.9.9.9").status_code == 401  # others were never affected
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [([], "name a --username or an --address to lift"), (["--address", "10.0.0"], "is not an IP address")],
+)
+def test_throttle_lift_refuses_what_it_cannot_lift(arguments, message):
+    with pytest.raises(CommandError, match=message) as refused:
+        call_command("throttle_lift", *arguments)
+    assert refused.value.returncode == 1
+
+
 def test_the_default_rates_never_bother_a_person():
     from django.conf import settings
 
@@ -124,6 +302,9 @@ def test_the_default_rates_never_bother_a_person():
     for scope in ("login", "register"):
         rate = parse_rate(rates[scope])
         assert rate.limit * 60 / rate.window_seconds >= 10
+    # An account's own password and profile: a person's handful of changes an hour.
+    for scope in ("password", "profile"):
+        assert parse_rate(rates[scope]).limit >= 10
 
 
 # The store itself

@@ -117,6 +117,8 @@ def configure(namespace, *, debug, secret_key, mongodb_uri, allowed_hosts):
         "DEFAULT_THROTTLE_RATES": {
             "login": read_rate("THROTTLE_RATE_LOGIN", "20/min"),
             "register": read_rate("THROTTLE_RATE_REGISTER", "10/min"),
+            "password": read_rate("THROTTLE_RATE_PASSWORD", "10/hour"),
+            "profile": read_rate("THROTTLE_RATE_PROFILE", "30/hour"),
         },
         # How many reverse proxies append to X-Forwarded-For; 0 trusts only REMOTE_ADDR,
         # so a client cannot pick its own throttle key by sending the header.
@@ -236,6 +238,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "accounts.middleware.AdminLoginThrottleMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "studymaster.errors.DatabaseErrorMiddleware",
