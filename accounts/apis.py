@@ -86,13 +86,15 @@ class PasswordChangeApi(APIView):
 
 class MeApi(APIView):
     def get_throttles(self):
-        # Changes count as profile changes, and a request presenting the password (an email
-        # change, a deletion) as a password check too.
-        method, data = self.request.method, self.request.data if self.request.method == "PATCH" else {}
-        throttles = [ProfileThrottle()] if method == "PATCH" else []
-        if method == "DELETE" or (isinstance(data, dict) and "current_password" in data):
-            throttles.append(PasswordCheckThrottle())
-        return throttles
+        # A deletion is a password check; a change is a profile change, and a password check too
+        # when it presents the password (an email change). Reading is not throttled.
+        if self.request.method == "DELETE":
+            return [PasswordCheckThrottle()]
+        if self.request.method != "PATCH":
+            return []
+        data = self.request.data
+        presents_password = isinstance(data, dict) and "current_password" in data
+        return [ProfileThrottle(), *([PasswordCheckThrottle()] if presents_password else [])]
 
     @extend_schema(responses={200: serializers.ProfileOutputSerializer})
     def get(self, request):

@@ -57,6 +57,7 @@ def _password_check(password: str, *, user: User, field: str) -> None:
 USERNAME_TAKEN = "A user with that username already exists."
 USERNAME_CONFUSABLE = "That username looks like an existing one. Choose another."
 EMAIL_TAKEN = "A user with that email already exists."
+WRONG_CURRENT_PASSWORD = "The current password is not correct."  # noqa: S105 - a message
 
 
 def _clashes(*, username: str | None, email: str | None, exclude_pk=None) -> dict[str, str]:
@@ -207,7 +208,7 @@ def password_change(*, user: User, old_password: str, new_password: str) -> dict
     """Change the password and return a new token pair; every earlier token stops working.
     Raises ValidationError naming ``old_password`` or ``new_password``."""
     if not user.check_password(old_password):
-        raise ValidationError({"old_password": "The current password is not correct."})
+        raise ValidationError({"old_password": WRONG_CURRENT_PASSWORD})
     _password_check(new_password, user=user, field="new_password")
     user.set_password(new_password)
     _user_fields_set(user.pk, password=user.password)
@@ -228,7 +229,7 @@ def user_profile_update(*, user: User, changes: dict, current_password: str | No
             if not current_password:
                 raise ValidationError({"current_password": "Changing the email needs the current password."})
             if not user.check_password(current_password):
-                raise ValidationError({"current_password": "The current password is not correct."})
+                raise ValidationError({"current_password": WRONG_CURRENT_PASSWORD})
             taken = _clashes(username=None, email=changes["email"], exclude_pk=user.pk)
             if taken:
                 raise ValidationError(taken)
