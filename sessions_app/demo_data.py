@@ -2,8 +2,8 @@
 
 Every study session goes through ``study_session_log`` with a clock (``now``) set just
 after the session ended, so all the rules apply as they would have at the time: points,
-streaks, quests of the then-open periods, badges, achievements. Sessions stay within the
-last 30 days because back-dating is capped there.
+streaks, quests of the then-open periods, badges, achievements, and the back-dating limit
+(each is logged minutes after it ended).
 """
 
 import datetime

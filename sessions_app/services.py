@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from bson import ObjectId
 from bson.errors import InvalidId
+from django.conf import settings
 from django.db import IntegrityError
 from django.utils import timezone
 
@@ -24,8 +25,7 @@ from studymaster.dates import local_date_at, local_today
 from studymaster.db import mongo_call, run_in_transaction
 from studymaster.errors import DomainError
 
-MAX_BACKDATE = datetime.timedelta(days=30)
-# Clients' clocks drift; a start this little ahead of ours is not "in the future".
+# Clients' clocks drift; an end this little ahead of ours is not "in the future".
 CLOCK_SKEW = datetime.timedelta(minutes=1)
 MAX_SUBJECT_LENGTH = 100
 COLLECTION = StudySession._meta.db_table
@@ -109,9 +109,14 @@ def _to_millisecond(moment: datetime.datetime) -> datetime.datetime:
     return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
+def _days(number: int) -> str:
+    return f"{number} day" if number == 1 else f"{number} days"
+
+
 def _validate(
-    *, subject: str, duration_minutes: int, started_at: datetime.datetime, now: datetime.datetime
-) -> str:
+    *, subject: str, duration_minutes: int, started_at: datetime.datetime | None, now: datetime.datetime
+) -> tuple[str, datetime.datetime]:
+    """The subject as stored and the start (default: just ended); StudySessionRefused if not valid."""
     subject = " ".join(subject.split())
     if not 1 <= len(subject) <= MAX_SUBJECT_LENGTH:
         raise StudySessionRefused("subject", f"The subject must be 1-{MAX_SUBJECT_LENGTH} characters.")
@@ -120,13 +125,25 @@ def _validate(
             "duration_minutes",
             f"The duration must be a whole number of minutes from 1 to {MAX_DURATION_MINUTES}.",
         )
-    if started_at > now + CLOCK_SKEW:
-        raise StudySessionRefused("started_at", "A study session cannot start in the future.")
-    if started_at < now - MAX_BACKDATE:
+    if started_at is None:
+        started_at = now - datetime.timedelta(minutes=duration_minutes)
+    # MongoDB keeps milliseconds: truncated here, so the first response equals every replay.
+    started_at = _to_millisecond(started_at)
+    # Study is paid once it is done: a session that has not ended yet cannot be logged.
+    ended_at = started_at + datetime.timedelta(minutes=duration_minutes)
+    if ended_at > now + CLOCK_SKEW:
         raise StudySessionRefused(
-            "started_at", "A study session can be logged at most 30 days after it started."
+            "started_at",
+            f"A study session must have ended by now; this one would end at "
+            f"{ended_at.astimezone(datetime.UTC):%Y-%m-%d %H:%M} UTC.",
         )
-    return subject
+    max_backdate_days = settings.STUDY_SESSION_MAX_BACKDATE_DAYS
+    if ended_at < now - datetime.timedelta(days=max_backdate_days):
+        raise StudySessionRefused(
+            "started_at",
+            f"A study session can be logged at most {_days(max_backdate_days)} after it ended.",
+        )
+    return subject, started_at
 
 
 def study_session_log(
@@ -141,14 +158,16 @@ def study_session_log(
 ) -> StudySessionLogged:
     """Log a study session and pay for it: points, streaks, quests, badges, achievements.
 
-    With ``idempotency_key``, a repeat returns the first session (``replayed=True``) and
-    pays nothing. Raises StudySessionRefused for bad input, a start in the future or more
-    than 30 days back, or an overlap with another of the user's sessions.
+    Without ``started_at`` the session has just ended (it started ``duration_minutes`` before
+    ``now``). With ``idempotency_key``, a repeat returns the first session (``replayed=True``)
+    and pays nothing. Raises StudySessionRefused for bad input, a session that has not ended
+    by ``now`` or ended more than STUDY_SESSION_MAX_BACKDATE_DAYS before it, or an overlap with
+    another of the user's sessions.
     """
-    # MongoDB keeps milliseconds: truncate now, so the first response equals every replay.
-    now = _to_millisecond(now or timezone.now())
-    started_at = _to_millisecond(started_at or now)
-    subject = _validate(subject=subject, duration_minutes=duration_minutes, started_at=started_at, now=now)
+    now = _to_millisecond(now or timezone.now())  # MongoDB keeps milliseconds: every replay equals it
+    subject, started_at = _validate(
+        subject=subject, duration_minutes=duration_minutes, started_at=started_at, now=now
+    )
     subject_key = subject_key_for(subject)
     session = StudySession(
         id=ObjectId(),

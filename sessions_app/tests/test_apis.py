@@ -45,11 +45,13 @@ def test_logging_a_session_returns_its_id_and_points():
     assert_points_invariant(user)
 
 
-def test_started_at_defaults_to_now_in_the_users_time_zone():
+def test_without_started_at_the_session_has_just_ended_in_the_users_time_zone():
     user = make_user(time_zone="Asia/Tokyo")
     body = _post(api_client_for(user)).json()
     started = datetime.datetime.fromisoformat(body["started_at"].replace("Z", "+00:00"))
-    assert abs((timezone.now() - started).total_seconds()) < 60
+    ended = datetime.datetime.fromisoformat(body["ended_at"].replace("Z", "+00:00"))
+    assert abs((timezone.now() - ended).total_seconds()) < 60
+    assert ended - started == datetime.timedelta(minutes=30)
     assert (
         body["local_date"]
         == started.astimezone(datetime.timezone(datetime.timedelta(hours=9))).date().isoformat()
@@ -78,18 +80,38 @@ def test_bad_input_is_a_400_naming_the_field(body, field):
     assert StudySession.objects.count() == 0
 
 
-def test_a_start_in_the_future_is_refused():
-    response = _post(api_client_for(make_user()), started_at=_ago(minutes=-10))
-    assert response.status_code == 400
-    assert "future" in response.json()["fields"]["started_at"][0]
-
-
-def test_a_start_more_than_30_days_back_is_refused_and_30_days_is_fine():
+def test_a_session_that_has_not_ended_by_now_is_refused():
     client = api_client_for(make_user())
-    response = _post(client, started_at=_ago(days=30, minutes=5))
+    # Finding 3: a session ending 12 h from now was paid at once.
+    ends_in_12_hours = _post(client, started_at=_ago(minutes=0), duration_minutes=720)
+    assert ends_in_12_hours.status_code == 400
+    assert "must have ended by now" in ends_in_12_hours.json()["fields"]["started_at"][0]
+    assert _post(client, started_at=_ago(minutes=-10)).status_code == 400  # starts in the future
+    assert _post(client, started_at=_ago(minutes=28)).status_code == 400  # ends in 2 minutes
+    assert StudySession.objects.count() == 0
+    # Clock skew: ending up to a minute ahead of the server's clock is fine.
+    assert _post(client, started_at=_ago(minutes=29, seconds=30)).status_code == 201
+
+
+def test_a_session_is_logged_at_most_7_days_after_it_ended():
+    client = api_client_for(make_user())
+    response = _post(client, started_at=_ago(days=7, minutes=35))  # ended 7 days and 5 minutes ago
     assert response.status_code == 400
-    assert "30 days" in response.json()["message"]
-    assert _post(client, started_at=_ago(days=29, hours=23)).status_code == 201
+    assert response.json()["fields"]["started_at"] == [
+        "A study session can be logged at most 7 days after it ended."
+    ]
+    # Ended 6 days and 23 hours ago, so it started more than 7 days ago: still fine.
+    assert _post(client, started_at=_ago(days=7, minutes=30, hours=-1)).status_code == 201
+
+
+def test_the_backdating_limit_is_a_setting(settings):
+    settings.STUDY_SESSION_MAX_BACKDATE_DAYS = 1
+    client = api_client_for(make_user())
+    refused = _post(client, started_at=_ago(days=1, minutes=31))
+    assert refused.json()["fields"]["started_at"] == [
+        "A study session can be logged at most 1 day after it ended."
+    ]
+    assert _post(client, started_at=_ago(hours=23)).status_code == 201
 
 
 def test_overlapping_sessions_are_refused_and_touching_ones_are_not():

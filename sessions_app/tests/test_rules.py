@@ -24,8 +24,10 @@ def at(tz, *args, fold=0) -> datetime.datetime:
 
 
 def log(user, started_at, *, minutes=30, subject="Maths", now=None):
+    """Log a session; by default as it ends (``now`` = its end)."""
+    now = now or started_at + datetime.timedelta(minutes=minutes)
     return study_session_log(
-        user=user, subject=subject, duration_minutes=minutes, started_at=started_at, now=now or started_at
+        user=user, subject=subject, duration_minutes=minutes, started_at=started_at, now=now
     ).session
 
 
@@ -101,14 +103,15 @@ def test_back_dated_session_fills_a_gap_and_deletion_splits_it_again():
     assert_points_invariant(user)
 
 
-def test_back_dating_is_capped_at_30_days_and_the_future_is_refused():
+def test_back_dating_is_capped_at_7_days_after_the_end_and_the_future_is_refused():
     user = make_user()
     now = at(UTC, 2026, 11, 20, 18, 0)
-    with pytest.raises(StudySessionRefused, match="30 days"):
-        log(user, now - datetime.timedelta(days=30, seconds=1), now=now)
-    with pytest.raises(StudySessionRefused, match="future"):
-        log(user, now + datetime.timedelta(minutes=2), now=now)
-    log(user, now - datetime.timedelta(days=30), now=now)
+    week = datetime.timedelta(days=7)
+    with pytest.raises(StudySessionRefused, match="at most 7 days after it ended"):
+        log(user, now - week - datetime.timedelta(minutes=30, seconds=1), now=now)
+    with pytest.raises(StudySessionRefused, match="must have ended by now"):
+        log(user, now - datetime.timedelta(minutes=28), now=now)
+    log(user, now - week - datetime.timedelta(minutes=30), now=now)  # ended exactly 7 days ago
     assert streaks(user) == (0, 1)
 
 
