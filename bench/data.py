@@ -59,6 +59,7 @@ def _user_documents(rng: random.Random, user_id: ObjectId, n: int, now: dt.datet
                 "local_date": _midnight(started.date()),
                 "notes": f"chapter {rng.randint(1, 40)} review" if number % 3 else "",
                 "points_awarded": minutes,
+                "minutes_unpaid": 0,
                 "idempotency_key": f"{user_id}-{number}" if number % 2 else None,
                 "created_at": started + dt.timedelta(minutes=minutes, seconds=2),
             }

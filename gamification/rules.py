@@ -12,6 +12,17 @@ import zoneinfo
 POINTS_PER_MINUTE = 1
 
 
+def paid_minutes(minutes: int, *, cap: int) -> int:
+    """The minutes of one local day's ``minutes`` of study that pay points: at most ``cap``."""
+    return min(minutes, cap)
+
+
+def paid_days(days: dict, *, cap: int) -> dict:
+    """``days`` (date -> (minutes, sessions)) with each day's minutes cut to what is paid: what
+    badges and quests count. Sessions, and so study days and streaks, are not cut."""
+    return {day: (paid_minutes(minutes, cap=cap), sessions) for day, (minutes, sessions) in days.items()}
+
+
 def points_for_level(level: int) -> int:
     """Total points at which ``level`` is reached (level 1 at 0)."""
     return 50 * level * (level - 1)

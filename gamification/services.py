@@ -18,6 +18,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.utils import timezone
@@ -333,12 +334,14 @@ class StudyChange:
 
 @dataclass(frozen=True)
 class StudyOutcome:
-    points: int
+    points: int  # paid (or, for a deletion, taken back): minutes within the daily cap, rewards
     level: int
     badges: list[str]
+    minutes_unpaid: int = 0  # of a logged session: the minutes over the day's cap
 
 
 def _metrics(days: Days, distinct_subjects: int) -> dict[str, int]:
+    """The badges' metrics over ``days`` (with the paid minutes: see rules.paid_days)."""
     return {
         catalog.SESSION_COUNT: sum(sessions for _, sessions in days.values()),
         catalog.TOTAL_MINUTES: sum(minutes for minutes, _ in days.values()),
@@ -347,29 +350,45 @@ def _metrics(days: Days, distinct_subjects: int) -> dict[str, int]:
     }
 
 
+def _paid_minutes_change(change: StudyChange, cap: int) -> int:
+    """How the change moves the paid minutes of its local day (the daily cap): a log pays the
+    difference, a deletion takes it back, so deleting re-pays the day's other minutes."""
+    before, _ = change.days_before.get(change.local_date, (0, 0))
+    after, _ = change.days_after.get(change.local_date, (0, 0))
+    return rules.paid_minutes(after, cap=cap) - rules.paid_minutes(before, cap=cap)
+
+
 def study_change_record(
     *, user: AbstractBaseUser, change: StudyChange, now: datetime.datetime
 ) -> StudyOutcome:
     """React to a logged or deleted study session: points, totals, streaks, quests, badges, achievements.
 
-    Must run inside the caller's transaction (``run_in_transaction``), which also holds
-    the session write, so the session and its consequences commit together or not at all.
+    Each local day pays for at most STUDY_DAILY_CAP_MINUTES of its study; the minutes over it
+    count for the totals and streaks, not for points, badges or quests. Must run inside the
+    caller's transaction (``run_in_transaction``), which also holds the session write, so the
+    session and its consequences commit together or not at all.
     """
     badges, quests = active_catalog()
     batch = ProgressBatch(user=user, now=now)
     today = local_today(user, now)
     logged = change.minutes > 0
-    points_award(
-        user=user,
-        amount=change.minutes * rules.POINTS_PER_MINUTE,
-        reason=PointsEntry.Reason.STUDY_SESSION if logged else PointsEntry.Reason.STUDY_SESSION_DELETED,
-        reference=change.session_id,
-        batch=batch,
-    )
-    before = _metrics(change.days_before, change.distinct_subjects_before)
-    after = _metrics(change.days_after, change.distinct_subjects_after)
+    cap = settings.STUDY_DAILY_CAP_MINUTES
+    paid_minutes = _paid_minutes_change(change, cap)
+    if paid_minutes:
+        points_award(
+            user=user,
+            amount=paid_minutes * rules.POINTS_PER_MINUTE,
+            reason=PointsEntry.Reason.STUDY_SESSION if logged else PointsEntry.Reason.STUDY_SESSION_DELETED,
+            reference=change.session_id,
+            batch=batch,
+        )
+    paid_before = rules.paid_days(change.days_before, cap=cap)
+    paid_after = rules.paid_days(change.days_after, cap=cap)
+    before = _metrics(paid_before, change.distinct_subjects_before)
+    after = _metrics(paid_after, change.distinct_subjects_after)
     batch.user_set.update(
-        total_minutes=after[catalog.TOTAL_MINUTES], session_count=after[catalog.SESSION_COUNT]
+        total_minutes=sum(minutes for minutes, _ in change.days_after.values()),
+        session_count=after[catalog.SESSION_COUNT],
     )
     streak_recompute(
         user=user, study_days=[d for d, (_, n) in change.days_after.items() if n], today=today, batch=batch
@@ -385,8 +404,8 @@ def study_change_record(
         start, end = rules.period_bounds(quest.period, today=today)
         if not start <= change.local_date <= end:
             continue  # quests count only toward periods that are still open
-        progress_before = rules.quest_metric(quest.metric, change.days_before, start=start, end=end)
-        progress_after = rules.quest_metric(quest.metric, change.days_after, start=start, end=end)
+        progress_before = rules.quest_metric(quest.metric, paid_before, start=start, end=end)
+        progress_after = rules.quest_metric(quest.metric, paid_after, start=start, end=end)
         if progress_before != progress_after:
             quest_progress_record(
                 user=user,
@@ -406,4 +425,5 @@ def study_change_record(
                 earned.append(badge.code)
     points = batch.points
     totals = batch.flush()
-    return StudyOutcome(points=points, level=totals["level"], badges=earned)
+    unpaid = change.minutes - paid_minutes if logged else 0
+    return StudyOutcome(points=points, level=totals["level"], badges=earned, minutes_unpaid=unpaid)

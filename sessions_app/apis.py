@@ -31,6 +31,7 @@ class StudySessionOutput(serializers.Serializer):
     local_date = serializers.DateField()
     notes = serializers.CharField()
     points_awarded = serializers.IntegerField()
+    minutes_unpaid = serializers.IntegerField()
     created_at = serializers.DateTimeField()
 
 

@@ -24,7 +24,10 @@ class StudySession(models.Model):
     # The calendar day of started_at in the user's time zone at the time of logging.
     local_date = models.DateField()
     notes = models.TextField(blank=True, max_length=2000)
+    # What logging it paid (minutes within the day's cap, and quest rewards it completed), and
+    # the minutes the daily cap (STUDY_DAILY_CAP_MINUTES) left unpaid then.
     points_awarded = models.IntegerField(default=0)
+    minutes_unpaid = models.PositiveIntegerField(default=0)
     # Nullable on purpose (contract): the unique index covers string keys only.
     idempotency_key = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
     created_at = models.DateTimeField(default=timezone.now)

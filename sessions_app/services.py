@@ -212,7 +212,7 @@ def study_session_log(
             distinct_subjects_after=facts["subjects"] + (0 if facts["subject_seen"] else 1),
         )
         outcome = study_change_record(user=user, change=change, now=now)
-        session.points_awarded = outcome.points
+        session.points_awarded, session.minutes_unpaid = outcome.points, outcome.minutes_unpaid
         session.save(force_insert=True)
         return session.pk, outcome
 

@@ -145,6 +145,87 @@ def test_a_fifth_subject_earns_the_variety_badge():
     assert "variety_5" in _record(user, change).badges
 
 
+def test_a_day_pays_for_at_most_the_daily_cap_of_its_minutes(settings):
+    settings.STUDY_DAILY_CAP_MINUTES = 100
+    user = make_user()
+    today = local_today(user)
+    first = study_change(session_id=str(ObjectId()), local_date=today, minutes=80, days_before={})
+    assert _record(user, first).minutes_unpaid == 0
+    second = study_change(
+        session_id=str(ObjectId()), local_date=today, minutes=50, days_before=first.days_after
+    )
+
+    outcome = _record(user, second)
+
+    # 20 of its 50 minutes fit under the cap; the quests' rewards came with the first session
+    # (30 minutes today) and this one (2 sessions today).
+    assert (outcome.points, outcome.minutes_unpaid) == (20 + 10, 30)
+    assert (
+        PointsEntry.objects.get(user=user, reference=second.session_id, reason="study_session").amount == 20
+    )
+    user.refresh_from_db()
+    assert (user.points, user.total_minutes, user.session_count) == (80 + 20 + 20 + 10, 130, 2)
+    assert_points_invariant(user)
+
+
+def test_a_session_wholly_over_the_cap_pays_nothing_and_writes_no_ledger_entry(settings):
+    settings.STUDY_DAILY_CAP_MINUTES = 60
+    user = make_user()
+    today = local_today(user)
+    full = study_change(session_id=str(ObjectId()), local_date=today, minutes=60, days_before={})
+    _record(user, full)
+    over = study_change(session_id=str(ObjectId()), local_date=today, minutes=45, days_before=full.days_after)
+    outcome = _record(user, over)
+    assert (outcome.points, outcome.minutes_unpaid) == (10, 45)  # "2 sessions today" only
+    assert not PointsEntry.objects.filter(user=user, reference=over.session_id).exists()
+    # Unpaid minutes are history (the totals, the streak), not progress towards badges.
+    user.refresh_from_db()
+    assert (user.total_minutes, user.current_streak) == (105, 1)
+    assert not UserBadge.objects.filter(user=user, badge_id="hours_10").exists()
+
+
+def test_deleting_a_session_re_pays_the_days_other_minutes_up_to_the_cap(settings):
+    settings.STUDY_DAILY_CAP_MINUTES = 100
+    user = make_user()
+    today = local_today(user)
+    first = study_change(session_id=str(ObjectId()), local_date=today, minutes=100, days_before={})
+    _record(user, first)
+    second = study_change(
+        session_id=str(ObjectId()), local_date=today, minutes=70, days_before=first.days_after
+    )
+    _record(user, second)  # 0 minutes paid
+    deleted = StudyChange(
+        session_id=first.session_id,
+        local_date=today,
+        minutes=-100,
+        days_before=second.days_after,
+        days_after={today: (70, 1)},
+        distinct_subjects_before=1,
+        distinct_subjects_after=1,
+    )
+
+    outcome = _record(user, deleted)
+
+    # 170 minutes paid 100; the 70 that remain are all paid, so 30 go back, and "2 sessions
+    # today" is no longer done (10).
+    assert outcome.points == -30 - 10
+    assert PointsEntry.objects.get(user=user, reason="study_session_deleted").amount == -30
+    user.refresh_from_db()
+    assert (user.points, user.total_minutes) == (70 + 20, 70)
+    assert_points_invariant(user)
+
+
+def test_quests_count_only_the_paid_minutes(settings):
+    settings.STUDY_DAILY_CAP_MINUTES = 20
+    user = make_user()
+    change = study_change(
+        session_id=str(ObjectId()), local_date=local_today(user), minutes=45, days_before={}
+    )
+    outcome = _record(user, change)
+    assert (outcome.points, outcome.minutes_unpaid) == (20, 25)  # no "30 minutes today" reward
+    assert _quest(user, "daily_30_minutes").progress == 20
+
+
 # -- the other services ----------------------------------------------------------------------------
 def test_points_award_on_its_own_commits_the_entry_and_the_level_up():
     user = make_user()

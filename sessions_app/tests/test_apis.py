@@ -40,6 +40,7 @@ def test_logging_a_session_returns_its_id_and_points():
     assert body["points_awarded"] in (30, 50)
     assert body["notes"] == "chapter 4"
     assert body["ended_at"] > body["started_at"]
+    assert body["minutes_unpaid"] == 0
     user.refresh_from_db()
     assert (user.session_count, user.total_minutes, user.points) == (1, 30, body["points_awarded"])
     assert_points_invariant(user)
@@ -112,6 +113,16 @@ def test_the_backdating_limit_is_a_setting(settings):
         "A study session can be logged at most 1 day after it ended."
     ]
     assert _post(client, started_at=_ago(hours=23)).status_code == 201
+
+
+def test_the_response_says_what_was_paid_and_what_the_daily_cap_left_unpaid(settings):
+    settings.STUDY_DAILY_CAP_MINUTES = 45
+    client = api_client_for(make_user())
+    first = _post(client, started_at=_ago(hours=3), duration_minutes=30).json()
+    assert (first["points_awarded"], first["minutes_unpaid"]) == (30 + 20, 0)  # + "30 minutes today"
+    second = _post(client, started_at=_ago(hours=2), duration_minutes=30).json()
+    assert (second["points_awarded"], second["minutes_unpaid"]) == (15 + 10, 15)  # + "2 sessions today"
+    assert client.get(f"{URL}{second['id']}/").json()["minutes_unpaid"] == 15
 
 
 def test_overlapping_sessions_are_refused_and_touching_ones_are_not():

@@ -133,8 +133,10 @@ def configure(namespace, *, debug, secret_key, mongodb_uri, allowed_hosts):
         DEBUG=DEBUG,
         REST_FRAMEWORK=rest_framework,
         SIMPLE_JWT=simple_jwt,
-        # Fair play (docs/gamification.md): how long after it ended a study session may be logged.
+        # Fair play (docs/gamification.md): how long after it ended a study session may be logged,
+        # and how many minutes of one local day's study pay points.
         STUDY_SESSION_MAX_BACKDATE_DAYS=read_positive_int("STUDY_SESSION_MAX_BACKDATE_DAYS", 7),
+        STUDY_DAILY_CAP_MINUTES=read_positive_int("STUDY_DAILY_CAP_MINUTES", 720),
         SECRET_KEY=_read("SECRET_KEY", env.str, secret_key),
         ALLOWED_HOSTS=_read("ALLOWED_HOSTS", env.list, allowed_hosts),
         CSRF_TRUSTED_ORIGINS=_read("CSRF_TRUSTED_ORIGINS", env.list, []),
