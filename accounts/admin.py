@@ -88,10 +88,18 @@ class UserAdmin(DjangoUserAdmin):
     list_filter = ("is_staff", "is_superuser", "is_active", "leaderboard_opt_out", "time_zone", "date_joined")
     search_fields = ("username", "email", "display_name")
     ordering = ("username",)
-    readonly_fields = (*PROGRESS_FIELDS, "study_sessions", "last_login", "date_joined")
+    readonly_fields = (
+        *PROGRESS_FIELDS,
+        "study_sessions",
+        "last_login",
+        "date_joined",
+        "time_zone_changed_at",
+    )
     fieldsets = (
         *DjangoUserAdmin.fieldsets,
-        ("Profile", {"fields": ("display_name", "time_zone", "leaderboard_opt_out")}),
+        # Staff may set the time zone at any time; time_zone_changed_at is the learner's last
+        # change through the API (once per 24 h).
+        ("Profile", {"fields": ("display_name", "time_zone", "time_zone_changed_at", "leaderboard_opt_out")}),
         ("Progress (read-only; points change through the ledger)", {"fields": PROGRESS_FIELDS}),
     )
 

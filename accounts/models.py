@@ -39,6 +39,9 @@ class User(AbstractUser):
     username_skeleton = models.TextField(unique=True, editable=False)
     display_name = models.CharField(max_length=100, blank=True)
     time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
+    # When the user last changed the time zone through the API (once per 24 h: quests count
+    # days in it). Registration and staff edits in the admin leave it alone.
+    time_zone_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
     leaderboard_opt_out = models.BooleanField(default=False)
 
     # Progress, kept on the user document so the profile is one read. Only the

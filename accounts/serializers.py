@@ -23,6 +23,7 @@ class RegisterInputSerializer(serializers.Serializer):
     username = serializers.CharField(max_length=150, validators=[UnicodeUsernameValidator()])
     email = serializers.EmailField(max_length=254)
     password = _password_field()
+    time_zone = serializers.CharField(max_length=64, validators=[validate_time_zone], required=False)
 
 
 class RegisterOutputSerializer(serializers.Serializer):

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from django.contrib.auth import authenticate
 from django.contrib.auth.password_validation import validate_password
@@ -34,12 +34,14 @@ from rest_framework_simplejwt.utils import get_md5_hash_password
 
 from accounts.models import RevokedToken, RevokedTokenFamily, User
 from accounts.usernames import username_fields
-from studymaster.db import run_in_transaction
+from studymaster.db import db_datetime, run_in_transaction
 from studymaster.retry import retry_idempotent
 
 # The claim naming the login a refresh token descends from (see token_refresh).
 FAMILY_CLAIM = "family"
 PROFILE_WRITABLE_FIELDS = ("display_name", "time_zone", "leaderboard_opt_out", "email")
+# A user's time zone changes at most this often through the API (docs/gamification.md).
+TIME_ZONE_CHANGE_INTERVAL = timedelta(hours=24)
 
 
 def email_normalize(email: str) -> str:
@@ -95,11 +97,11 @@ def username_check_available(*, username: str, exclude_pk=None) -> None:
         raise ValidationError(taken["username"], code="username_taken")
 
 
-def user_register(*, username: str, email: str, password: str) -> User:
+def user_register(*, username: str, email: str, password: str, time_zone: str = "UTC") -> User:
     """Create an account. Raises ValidationError naming the field for a weak password, or a
     username (see :func:`username_check_available`) or email that is taken, also when two
-    registrations race."""
-    user = User(username=User.normalize_username(username), email=email_normalize(email))
+    registrations race. Setting the time zone here is not a change (see user_profile_update)."""
+    user = User(username=User.normalize_username(username), email=email_normalize(email), time_zone=time_zone)
     errors = _clashes(username=user.username, email=user.email)
     try:
         _password_check(password, user=user, field="password")
@@ -215,12 +217,31 @@ def password_change(*, user: User, old_password: str, new_password: str) -> dict
     return token_pair_for_user(user=user)
 
 
+def _time_zone_change_check(user: User, now: datetime) -> None:
+    last = user.time_zone_changed_at
+    if last is not None and now - last < TIME_ZONE_CHANGE_INTERVAL:
+        raise ValidationError({"time_zone": _time_zone_too_soon(last)})
+
+
+def _time_zone_too_soon(last: datetime) -> str:
+    following = (last + TIME_ZONE_CHANGE_INTERVAL).astimezone(UTC)
+    return f"The time zone can change once every 24 hours; next from {following:%Y-%m-%d %H:%M} UTC."
+
+
 def user_profile_update(*, user: User, changes: dict, current_password: str | None = None) -> User:
     """Apply validated profile ``changes`` (only PROFILE_WRITABLE_FIELDS) to ``user`` and save
     just those fields. A new email needs the account's ``current_password``, checked before
-    anything is said about the email. Raises ValidationError on ``current_password`` (missing
-    or wrong) or on ``email`` (another account has it)."""
+    anything is said about the email. A new time zone is refused within 24 hours of the last
+    one set here, even by racing requests (quests count days in it: docs/gamification.md).
+    Raises ValidationError on ``current_password`` (missing or wrong), ``email`` (another account
+    has it) or ``time_zone`` (changed too recently)."""
     changes = {field: value for field, value in changes.items() if field in PROFILE_WRITABLE_FIELDS}
+    now = db_datetime(timezone.now())  # compared with the stored value below
+    if changes.get("time_zone", user.time_zone) == user.time_zone:
+        changes.pop("time_zone", None)
+    else:
+        _time_zone_change_check(user, now)
+        changes["time_zone_changed_at"] = now
     if "email" in changes:
         changes["email"] = email_normalize(changes["email"])
         if changes["email"] == user.email:
@@ -235,19 +256,30 @@ def user_profile_update(*, user: User, changes: dict, current_password: str | No
                 raise ValidationError(taken)
     if not changes:
         return user
+    # A time zone change is written only if no other one got in since the check.
+    unchanged_since = (
+        Q(time_zone_changed_at__isnull=True) | Q(time_zone_changed_at__lte=now - TIME_ZONE_CHANGE_INTERVAL)
+        if "time_zone_changed_at" in changes
+        else Q()
+    )
     try:
-        _user_fields_set(user.pk, **changes)
+        written = _user_fields_set(user.pk, unchanged_since, **changes)
     except IntegrityError:
         raise ValidationError({"email": EMAIL_TAKEN}) from None
+    if not written:
+        stored = User.objects.filter(pk=user.pk).values_list("time_zone_changed_at", flat=True).first()
+        if stored != now:  # not a retry of our own write: a racing change got in first
+            raise ValidationError({"time_zone": _time_zone_too_soon(stored)})
     for field, value in changes.items():
         setattr(user, field, value)
     return user
 
 
 @retry_idempotent(operation="user_fields_set")
-def _user_fields_set(pk, **fields) -> None:
-    """``$set`` fields of one user. The ORM sends update_many, which the driver never retries."""
-    User.objects.filter(pk=pk).update(**fields)
+def _user_fields_set(pk, condition: Q | None = None, **fields) -> int:
+    """``$set`` fields of one user (that also matches ``condition``); how many were matched.
+    The ORM sends update_many, which the driver never retries."""
+    return User.objects.filter(condition or Q(), pk=pk).update(**fields)
 
 
 def user_delete(*, user: User, password: str) -> None:

@@ -29,6 +29,7 @@ SUBJECTS = [
     "Piano",
     "Linear  Algebra ",
 ]
+TIME_ZONE = "Europe/Berlin"  # every bench user's, and so their sessions' and quest periods'
 BADGES = ["first-session", "ten-hours", "week-streak"]
 QUESTS = ["daily-30", "weekly-5", "weekly-variety"]
 # Per user: sessions + ledger + badges + achievements + quest periods.
@@ -56,6 +57,7 @@ def _user_documents(rng: random.Random, user_id: ObjectId, n: int, now: dt.datet
                 "duration_minutes": minutes,
                 "started_at": started,
                 "ended_at": started + dt.timedelta(minutes=minutes),
+                "time_zone": TIME_ZONE,
                 "local_date": _midnight(started.date()),
                 "notes": f"chapter {rng.randint(1, 40)} review" if number % 3 else "",
                 "points_awarded": minutes,
@@ -105,6 +107,7 @@ def _user_documents(rng: random.Random, user_id: ObjectId, n: int, now: dt.datet
             "completed": False,
             "completed_at": None,
             "reward_points": 0,
+            "time_zone": TIME_ZONE,
             "updated_at": now,
         }
         for code in QUESTS
@@ -123,7 +126,8 @@ def _user_documents(rng: random.Random, user_id: ObjectId, n: int, now: dt.datet
         "date_joined": joined,
         **username_fields(f"bench{n:06d}"),
         "display_name": f"Learner {n}",
-        "time_zone": "Europe/Berlin",
+        "time_zone": TIME_ZONE,
+        "time_zone_changed_at": None,
         "leaderboard_opt_out": n % 20 == 0,
         "points": points,
         "level": 1 + points // 1000,

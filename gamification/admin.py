@@ -107,7 +107,16 @@ class UserBadgeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(QuestProgress)
 class QuestProgressAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("user", "quest", "period_start", "progress", "target", "completed", "reward_points")
+    list_display = (
+        "user",
+        "quest",
+        "period_start",
+        "time_zone",
+        "progress",
+        "target",
+        "completed",
+        "reward_points",
+    )
     list_filter = ("quest", "completed", "period_start")
     search_fields = ("user__username", "quest__code")
     list_select_related = ("user", "quest")

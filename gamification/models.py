@@ -135,6 +135,9 @@ class QuestProgress(models.Model):
     # The reward currently held for this period: paid on completion, taken back if a
     # deletion drops the progress of the still-open period below the target.
     reward_points = models.IntegerField(default=0)
+    # The time zone of the study session that earned the reward (of the first that counted,
+    # before one did): whether the period is still open is decided in it (docs/gamification.md).
+    time_zone = models.CharField(max_length=64)
     updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -26,7 +26,7 @@ from pymongo import ReturnDocument, UpdateOne
 
 from gamification import catalog, rules
 from gamification.models import Achievement, Badge, PointsEntry, Quest, QuestProgress, UserBadge
-from studymaster.dates import local_today
+from studymaster.dates import local_today, today_in
 from studymaster.db import db_date, mongo_call, run_in_transaction
 from studymaster.errors import DomainError
 
@@ -243,6 +243,14 @@ def badge_award(*, user: AbstractBaseUser, badge: Badge, batch: ProgressBatch | 
     _in_batch(user, batch, write)
 
 
+@dataclass(frozen=True)
+class RewardHeld:
+    """The reward a quest period holds: the points paid, and the time zone they were earned in."""
+
+    points: int
+    time_zone: str
+
+
 def quest_progress_record(
     *,
     user: AbstractBaseUser,
@@ -251,13 +259,17 @@ def quest_progress_record(
     period_end: datetime.date,
     progress_before: int,
     progress_after: int,
+    held: RewardHeld | None,
     cause: str,
+    time_zone: str,
     batch: ProgressBatch | None = None,
 ) -> int:
-    """Store the progress of an OPEN period; pay the reward on completion, take it back below target.
+    """Store the progress of an OPEN period; pay the reward when the progress reaches the target
+    and the period holds none (``held``), take the held reward back when it falls below.
 
-    ``cause`` is the study session that moved the progress; it makes the ledger references
-    unique. Returns the points paid (positive), taken back (negative) or 0.
+    ``cause`` is the study session that moved the progress, logged in ``time_zone`` (the zone
+    a reward it pays is earned in); it makes the ledger references unique. Returns the points
+    paid (positive), taken back (negative) or 0.
     """
 
     def write(target: ProgressBatch) -> int:
@@ -270,7 +282,7 @@ def quest_progress_record(
         }
         paid = 0
         reference = f"{quest.code}:{period_start.isoformat()}:{cause}"
-        if progress_before < quest.target <= progress_after:
+        if progress_before < quest.target <= progress_after and held is None:
             paid = quest.reward_points
             points_award(
                 user=user,
@@ -279,21 +291,16 @@ def quest_progress_record(
                 reference=reference,
                 batch=target,
             )
-            changes.update(completed=True, completed_at=now, reward_points=paid)
+            changes.update(completed=True, completed_at=now, reward_points=paid, time_zone=time_zone)
             target.achieve(
                 kind=Achievement.Kind.QUEST_COMPLETED,
                 title=f"Quest completed: {quest.title}",
                 reference=f"quest:{quest.code}:{period_start.isoformat()}",
             )
         elif progress_after < quest.target <= progress_before:
-            # Take back what was actually paid (the catalog may have changed since).
-            held = (
-                QuestProgress.objects.filter(user=user, quest_id=quest.code, period_start=period_start)
-                .values_list("reward_points", flat=True)
-                .first()
-            )
-            if held:
-                paid = -held
+            if held is not None:
+                # Take back what was actually paid (the catalog may have changed since).
+                paid = -held.points
                 points_award(
                     user=user,
                     amount=paid,
@@ -303,7 +310,7 @@ def quest_progress_record(
                 )
             changes.update(completed=False, completed_at=None, reward_points=0)
         insert_only = {"user_id": user.pk, "quest_id": quest.code, "period_start": db_date(period_start)}
-        defaults = {"completed": False, "completed_at": None, "reward_points": 0}
+        defaults = {"completed": False, "completed_at": None, "reward_points": 0, "time_zone": time_zone}
         target.quest_ops.append(
             UpdateOne(
                 insert_only,
@@ -316,6 +323,20 @@ def quest_progress_record(
     return _in_batch(user, batch, write)
 
 
+def _rewards_held(user: AbstractBaseUser, periods: set[tuple[str, datetime.date]]) -> dict:
+    """The rewards held for ``periods`` ((quest code, period start) pairs): one read, none if empty."""
+    if not periods:
+        return {}
+    rows = QuestProgress.objects.filter(
+        user=user, period_start__in={start for _, start in periods}, reward_points__gt=0
+    ).values_list("quest_id", "period_start", "reward_points", "time_zone")
+    return {
+        (code, start): RewardHeld(points=points, time_zone=zone)
+        for code, start, points, zone in rows
+        if (code, start) in periods
+    }
+
+
 # The study-session reaction ----------------------------------------------------------------
 
 
@@ -324,7 +345,8 @@ class StudyChange:
     """The facts of one logged (minutes > 0) or deleted (minutes < 0) study session."""
 
     session_id: str
-    local_date: datetime.date
+    local_date: datetime.date  # in the session's time zone
+    time_zone: str  # the zone the session was logged in
     minutes: int
     days_before: Days
     days_after: Days
@@ -348,6 +370,44 @@ def _metrics(days: Days, distinct_subjects: int) -> dict[str, int]:
         catalog.LONGEST_STREAK: rules.longest_streak(day for day, (_, sessions) in days.items() if sessions),
         catalog.DISTINCT_SUBJECTS: distinct_subjects,
     }
+
+
+def _quests_record(user, change: StudyChange, quests, paid_before: Days, paid_after: Days, batch) -> None:
+    """Move the quests of the periods holding the session's local date, while they are open."""
+    moved = []
+    for quest in quests:
+        start, end = rules.period_bounds(quest.period, today=change.local_date)
+        progress_before = rules.quest_metric(quest.metric, paid_before, start=start, end=end)
+        progress_after = rules.quest_metric(quest.metric, paid_after, start=start, end=end)
+        if progress_before != progress_after:
+            moved.append((quest, start, end, progress_before, progress_after))
+    # Whether a period holds a reward matters only where the progress crosses the target.
+    held = _rewards_held(
+        user,
+        {
+            (quest.code, start)
+            for quest, start, _, before, after in moved
+            if (before < quest.target) != (after < quest.target)
+        },
+    )
+    for quest, start, end, progress_before, progress_after in moved:
+        reward = held.get((quest.code, start))
+        # Only open periods count: open in the zone their reward was earned in (changing the
+        # time zone cannot close a period early, nor reopen one), else in the session's zone.
+        if today_in(reward.time_zone if reward else change.time_zone, batch.now) > end:
+            continue
+        quest_progress_record(
+            user=user,
+            quest=quest,
+            period_start=start,
+            period_end=end,
+            progress_before=progress_before,
+            progress_after=progress_after,
+            held=reward,
+            cause=change.session_id,
+            time_zone=change.time_zone,
+            batch=batch,
+        )
 
 
 def _paid_minutes_change(change: StudyChange, cap: int) -> int:
@@ -400,23 +460,7 @@ def study_change_record(
                 title=f"Longest streak reached {milestone} days",
                 reference=f"streak:{milestone}",
             )
-    for quest in quests:
-        start, end = rules.period_bounds(quest.period, today=today)
-        if not start <= change.local_date <= end:
-            continue  # quests count only toward periods that are still open
-        progress_before = rules.quest_metric(quest.metric, paid_before, start=start, end=end)
-        progress_after = rules.quest_metric(quest.metric, paid_after, start=start, end=end)
-        if progress_before != progress_after:
-            quest_progress_record(
-                user=user,
-                quest=quest,
-                period_start=start,
-                period_end=end,
-                progress_before=progress_before,
-                progress_after=progress_after,
-                cause=change.session_id,
-                batch=batch,
-            )
+    _quests_record(user, change, quests, paid_before, paid_after, batch)
     earned = []
     if logged:  # a badge, once earned, stays; deletions never award one either
         for badge in badges:

@@ -25,9 +25,11 @@ class StudySessionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "duration_minutes",
         "started_at",
         "ended_at",
+        "time_zone",
         "local_date",
         "notes",
         "points_awarded",
+        "minutes_unpaid",
         "idempotency_key",
         "created_at",
     )

@@ -28,6 +28,7 @@ class StudySessionOutput(serializers.Serializer):
     duration_minutes = serializers.IntegerField()
     started_at = serializers.DateTimeField()
     ended_at = serializers.DateTimeField()
+    time_zone = serializers.CharField()
     local_date = serializers.DateField()
     notes = serializers.CharField()
     points_awarded = serializers.IntegerField()

@@ -21,7 +21,9 @@ class StudySession(models.Model):
     )
     started_at = models.DateTimeField()
     ended_at = models.DateTimeField()
-    # The calendar day of started_at in the user's time zone at the time of logging.
+    # The user's time zone when the session was logged, and the calendar day of started_at in
+    # it: changing the time zone later moves neither (quests decide in it, docs/gamification.md).
+    time_zone = models.CharField(max_length=64)
     local_date = models.DateField()
     notes = models.TextField(blank=True, max_length=2000)
     # What logging it paid (minutes within the day's cap, and quest rewards it completed), and

@@ -22,7 +22,7 @@ from accounts.models import User
 from gamification.services import StudyChange, StudyOutcome, streak_recompute, study_change_record
 from sessions_app.models import MAX_DURATION_MINUTES, StudySession
 from studymaster.dates import local_date_at, local_today
-from studymaster.db import mongo_call, run_in_transaction
+from studymaster.db import db_datetime, mongo_call, run_in_transaction
 from studymaster.errors import DomainError
 
 # Clients' clocks drift; an end this little ahead of ours is not "in the future".
@@ -105,10 +105,6 @@ def _user_facts(user: User, *, subject_key: str, overlap_with=None, idempotency_
     return result
 
 
-def _to_millisecond(moment: datetime.datetime) -> datetime.datetime:
-    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
-
-
 def _days(number: int) -> str:
     return f"{number} day" if number == 1 else f"{number} days"
 
@@ -127,8 +123,8 @@ def _validate(
         )
     if started_at is None:
         started_at = now - datetime.timedelta(minutes=duration_minutes)
-    # MongoDB keeps milliseconds: truncated here, so the first response equals every replay.
-    started_at = _to_millisecond(started_at)
+    # Truncated here, so the first response equals every replay.
+    started_at = db_datetime(started_at)
     # Study is paid once it is done: a session that has not ended yet cannot be logged.
     ended_at = started_at + datetime.timedelta(minutes=duration_minutes)
     if ended_at > now + CLOCK_SKEW:
@@ -164,7 +160,7 @@ def study_session_log(
     by ``now`` or ended more than STUDY_SESSION_MAX_BACKDATE_DAYS before it, or an overlap with
     another of the user's sessions.
     """
-    now = _to_millisecond(now or timezone.now())  # MongoDB keeps milliseconds: every replay equals it
+    now = db_datetime(now or timezone.now())
     subject, started_at = _validate(
         subject=subject, duration_minutes=duration_minutes, started_at=started_at, now=now
     )
@@ -177,6 +173,7 @@ def study_session_log(
         duration_minutes=duration_minutes,
         started_at=started_at,
         ended_at=started_at + datetime.timedelta(minutes=duration_minutes),
+        time_zone=user.time_zone,
         local_date=local_date_at(user, started_at),
         notes=notes,
         idempotency_key=idempotency_key,
@@ -205,6 +202,7 @@ def study_session_log(
         change = StudyChange(
             session_id=str(session.pk),
             local_date=session.local_date,
+            time_zone=session.time_zone,
             minutes=duration_minutes,
             days_before=facts["days"],
             days_after=days_after,
@@ -231,8 +229,9 @@ def study_session_log(
 def study_session_delete(*, user: User, session_id, now: datetime.datetime | None = None) -> StudyOutcome:
     """Delete one of the user's study sessions and take back what it paid.
 
-    Its points go back through a negative ledger entry; a quest reward goes back when the
-    deletion drops a still-open period below target; badges stay; streaks and totals are
+    Its points go back through a negative ledger entry, as far as they leave the day's paid
+    minutes; a quest reward goes back when the deletion drops a period below target while it is
+    open in the time zone the reward was earned in; badges stay; streaks and totals are
     recomputed from the remaining sessions. Raises StudySessionNotFound.
     """
     now = now or timezone.now()
@@ -250,6 +249,7 @@ def study_session_delete(*, user: User, session_id, now: datetime.datetime | Non
         change = StudyChange(
             session_id=str(oid),
             local_date=local_date,
+            time_zone=deleted["time_zone"],
             minutes=-deleted["duration_minutes"],
             days_before=days_before,
             days_after=facts["days"],

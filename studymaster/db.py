@@ -15,12 +15,14 @@ from typing import TypeVar
 
 import pymongo
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
+from pymongo import UpdateMany
 from pymongo.errors import PyMongoError
 
 T = TypeVar("T")
 # with_transaction alone retries a transient failure for up to 120 s: past gunicorn's 30 s
 # timeout, the worker would be killed mid-request. Bounded, the caller gets a timeout (503).
 TRANSACTION_TIME_LIMIT_SECONDS = 20
+USERS_PER_BATCH = 1000
 
 
 def log_operation(description: str, *, started: float | None = None) -> None:
@@ -43,6 +45,26 @@ def mongo_call(collection: str, method: str, *args, **kwargs):
         return getattr(connection.database[collection], method)(*args, session=connection.session, **kwargs)
     finally:
         log_operation(f"db.{collection}.{method}(...)", started=started)
+
+
+def users_field_copy(database, *, users: str, collection: str, field: str, default) -> None:
+    """Set ``field`` of every document of ``collection`` (a per-user collection, by ``user_id``)
+    to the same field of its user in ``users`` (``default`` where the user has none).
+
+    For data migrations: one ``update_many`` per user, sent in batches of a thousand.
+    """
+    updates = [
+        UpdateMany({"user_id": user["_id"]}, {"$set": {field: user.get(field) or default}})
+        for user in database[users].find({}, {field: 1})
+    ]
+    for start in range(0, len(updates), USERS_PER_BATCH):
+        database[collection].bulk_write(updates[start : start + USERS_PER_BATCH], ordered=False)
+
+
+def db_datetime(moment: datetime.datetime) -> datetime.datetime:
+    """``moment`` as MongoDB keeps it: to the millisecond, so what is compared or answered
+    before a write equals what a later read returns."""
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
 def db_date(day: datetime.date) -> datetime.datetime:

@@ -40,11 +40,27 @@ def test_register_creates_an_account_and_returns_its_public_fields():
     user = User.objects.get(username="ada")
     assert body == {"id": str(user.pk), "username": "ada", "email": "ada@example.com"}
     assert user.check_password(PASSWORD) and user.email == "ada@example.com"
+    assert user.time_zone == "UTC"
+
+
+def test_register_may_set_the_time_zone_which_is_not_a_change():
+    response = APIClient().post(
+        "/api/auth/register/",
+        {"username": "ada", "email": "ada@example.com", "password": PASSWORD, "time_zone": "Asia/Tokyo"},
+        format="json",
+    )
+    assert response.status_code == 201
+    user = User.objects.get(username="ada")
+    assert (user.time_zone, user.time_zone_changed_at) == ("Asia/Tokyo", None)
 
 
 @pytest.mark.parametrize(
     ("payload", "field"),
     [
+        (
+            {"username": "ada", "email": "ada@example.com", "password": PASSWORD, "time_zone": "Mars/Base"},
+            "time_zone",
+        ),
         ({"username": "ada", "email": "ada@example.com", "password": "123"}, "password"),
         ({"username": "ada", "email": "ada@example.com", "password": "password123"}, "password"),
         ({"username": "ada", "email": "ada@example.com", "password": "ada@example.com1"}, "password"),

@@ -1,13 +1,16 @@
 """GET/PATCH/DELETE /api/me/: the profile of request.user, and nobody else's."""
 
+import datetime
 import zoneinfo
 
 import pytest
 from django.contrib.admin.models import ADDITION, LogEntry
 from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from accounts import services
 from accounts.models import User
 from accounts.tests.factories import PASSWORD, client_for, user_create
 
@@ -105,6 +108,55 @@ def test_patch_changes_the_writable_fields():
         True,
         "ada@lovelace.org",
     )
+
+
+def _clock_ahead(monkeypatch, delta):
+    real_now = timezone.now
+    monkeypatch.setattr(timezone, "now", lambda: real_now() + delta)
+
+
+def test_the_time_zone_changes_at_most_once_in_24_hours(monkeypatch):
+    user = user_create(username="ada", time_zone="Europe/Berlin")
+    client, _ = client_for(user)
+    assert client.patch("/api/me/", {"time_zone": "Pacific/Kiritimati"}, format="json").status_code == 200
+    user.refresh_from_db()
+    changed_at = user.time_zone_changed_at
+    assert abs((timezone.now() - changed_at).total_seconds()) < 60
+
+    again = client.patch("/api/me/", {"time_zone": "Etc/GMT+12", "display_name": "A"}, format="json")
+
+    assert again.status_code == 400
+    [message] = again.json()["fields"]["time_zone"]
+    assert message.startswith("The time zone can change once every 24 hours; next from ")
+    user.refresh_from_db()
+    assert (user.time_zone, user.display_name) == ("Pacific/Kiritimati", "")  # nothing written
+    # Sending the zone it already has is no change; other fields still change.
+    same = client.patch("/api/me/", {"time_zone": "Pacific/Kiritimati", "display_name": "A"}, format="json")
+    assert same.status_code == 200
+    _clock_ahead(monkeypatch, datetime.timedelta(hours=24))
+    assert client.patch("/api/me/", {"time_zone": "Etc/GMT+12"}, format="json").status_code == 200
+    user.refresh_from_db()
+    assert user.time_zone == "Etc/GMT+12" and user.time_zone_changed_at > changed_at
+
+
+def test_staff_edits_of_the_time_zone_do_not_count():
+    user = user_create(username="ada")
+    user.time_zone = "Asia/Tokyo"
+    user.save()  # as the admin's change form does
+    user.refresh_from_db()
+    assert user.time_zone_changed_at is None
+    client, _ = client_for(user)
+    assert client.patch("/api/me/", {"time_zone": "Europe/Paris"}, format="json").status_code == 200
+
+
+def test_a_racing_time_zone_change_that_got_in_first_wins():
+    user = user_create(username="ada")
+    stale = User.objects.get(pk=user.pk)  # read before the other request wrote
+    services.user_profile_update(user=user, changes={"time_zone": "Asia/Tokyo"})
+    with pytest.raises(ValidationError) as refused:
+        services.user_profile_update(user=stale, changes={"time_zone": "Europe/Paris"})
+    assert "once every 24 hours" in refused.value.message_dict["time_zone"][0]
+    assert User.objects.get(pk=user.pk).time_zone == "Asia/Tokyo"
 
 
 @pytest.mark.parametrize(

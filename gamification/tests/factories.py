@@ -67,12 +67,15 @@ def study_change(
     days_before: dict,
     subjects_before=0,
     new_subject=True,
+    time_zone="UTC",
 ) -> StudyChange:
-    """The facts of logging one study session of ``minutes`` on ``local_date`` after ``days_before``."""
+    """The facts of logging one study session of ``minutes`` on ``local_date`` (in ``time_zone``)
+    after ``days_before``."""
     spent, sessions = days_before.get(local_date, (0, 0))
     return StudyChange(
         session_id=session_id,
         local_date=local_date,
+        time_zone=time_zone,
         minutes=minutes,
         days_before=dict(days_before),
         days_after={**days_before, local_date: (spent + minutes, sessions + 1)},
@@ -100,6 +103,7 @@ def record_study(
         days_before=days,
         subjects_before=len(subjects),
         new_subject=subject.casefold() not in subjects,
+        time_zone=user.time_zone,
     )
     outcome = run_in_transaction(lambda: study_change_record(user=user, change=change, now=now))
     _history[user.pk] = (change.days_after, subjects | {subject.casefold()})

@@ -68,6 +68,7 @@ def test_a_deletion_takes_back_its_points_and_open_rewards_but_not_badges():
     deleted = StudyChange(
         session_id=logged.session_id,
         local_date=today,
+        time_zone="UTC",
         minutes=-45,
         days_before=logged.days_after,
         days_after={},
@@ -197,6 +198,7 @@ def test_deleting_a_session_re_pays_the_days_other_minutes_up_to_the_cap(setting
     deleted = StudyChange(
         session_id=first.session_id,
         local_date=today,
+        time_zone="UTC",
         minutes=-100,
         days_before=second.days_after,
         days_after={today: (70, 1)},
@@ -224,6 +226,84 @@ def test_quests_count_only_the_paid_minutes(settings):
     outcome = _record(user, change)
     assert (outcome.points, outcome.minutes_unpaid) == (20, 25)  # no "30 minutes today" reward
     assert _quest(user, "daily_30_minutes").progress == 20
+
+
+def _deletion(logged: StudyChange, *, days_before: dict, days_after: dict) -> StudyChange:
+    """The facts of deleting the session of ``logged`` when the user's days go from ``days_before``
+    to ``days_after``."""
+    return StudyChange(
+        session_id=logged.session_id,
+        local_date=logged.local_date,
+        time_zone=logged.time_zone,
+        minutes=-logged.minutes,
+        days_before=days_before,
+        days_after=days_after,
+        distinct_subjects_before=1,
+        distinct_subjects_after=1,
+    )
+
+
+# Wednesday 25 Nov, 15:00 UTC: already Thursday 05:00 at UTC+14, still Wednesday 03:00 at UTC-12.
+WEDNESDAY = datetime.date(2026, 11, 25)
+WEDNESDAY_AFTERNOON_UTC = datetime.datetime(2026, 11, 25, 15, 0, tzinfo=datetime.UTC)
+PLUS_14, MINUS_12 = "Pacific/Kiritimati", "Etc/GMT+12"
+
+
+def _wednesday(minutes: int, time_zone: str, days_before=None) -> StudyChange:
+    """Logging ``minutes`` on (local) Wednesday in ``time_zone``."""
+    return study_change(
+        session_id=str(ObjectId()),
+        local_date=WEDNESDAY,
+        minutes=minutes,
+        days_before=days_before or {},
+        time_zone=time_zone,
+    )
+
+
+def test_whether_a_reward_goes_back_is_decided_in_the_zone_it_was_earned_in():
+    now = WEDNESDAY_AFTERNOON_UTC
+    user = make_user(time_zone=MINUS_12)
+    # 20 minutes on Wednesday at UTC+14, logged before that day ended there...
+    early = _wednesday(20, PLUS_14)
+    _record(user, early, now=now - datetime.timedelta(hours=6))
+    # ...and 20 more on Wednesday at UTC-12, which complete the daily quests there.
+    late = _wednesday(20, MINUS_12, days_before=early.days_after)
+    assert _record(user, late, now=now).points == 20 + 20 + 10
+    daily = _quest(user, "daily_30_minutes")
+    assert (daily.reward_points, daily.time_zone) == (20, MINUS_12)
+
+    # Deleting the first: its own zone's Wednesday is over, but the rewards' (UTC-12) is not.
+    deleted = _deletion(early, days_before=late.days_after, days_after={WEDNESDAY: (20, 1)})
+    assert _record(user, deleted, now=now).points == -20 - 20 - 10
+
+    revoked = PointsEntry.objects.filter(user=user, reason="quest_reward_revoked")
+    assert sorted(revoked.values_list("amount", flat=True)) == [-20, -10]
+    assert_points_invariant(user)
+
+
+def test_a_reward_earned_in_a_zone_where_the_period_has_closed_stays():
+    now = WEDNESDAY_AFTERNOON_UTC
+    user = make_user(time_zone=MINUS_12)
+    logged = _wednesday(30, PLUS_14)
+    assert _record(user, logged, now=now - datetime.timedelta(hours=6)).points == 30 + 20
+    # Deleted once Wednesday has ended at UTC+14, although it is still Wednesday in the user's zone.
+    deleted = _deletion(logged, days_before=logged.days_after, days_after={})
+    assert _record(user, deleted, now=now).points == -30
+    assert not PointsEntry.objects.filter(user=user, reason="quest_reward_revoked").exists()
+    assert_points_invariant(user)
+
+
+def test_a_period_reached_again_while_it_holds_its_reward_pays_nothing_more():
+    # The reward kept (its period closed where it was earned), then the same local date reached
+    # again in a zone where that day is still open: paid once all the same.
+    now = WEDNESDAY_AFTERNOON_UTC
+    user = make_user(time_zone=MINUS_12)
+    logged = _wednesday(30, PLUS_14)
+    _record(user, logged, now=now - datetime.timedelta(hours=6))
+    _record(user, _deletion(logged, days_before=logged.days_after, days_after={}), now=now)
+    assert _record(user, _wednesday(30, MINUS_12), now=now).points == 30
+    assert PointsEntry.objects.filter(user=user, reason="quest_reward").count() == 1
+    assert_points_invariant(user)
 
 
 # -- the other services ----------------------------------------------------------------------------
@@ -276,11 +356,24 @@ def test_a_quest_pays_on_completion_and_takes_back_what_it_paid():
     user = make_user()
     quest = Quest.objects.get(code="daily_30_minutes")
     today = local_today(user)
-    record = {"user": user, "quest": quest, "period_start": today, "period_end": today}
-    assert services.quest_progress_record(**record, progress_before=0, progress_after=30, cause="s1") == 20
-    quest.reward_points = 999  # the catalog changed since: what was paid goes back, not the new reward
-    assert services.quest_progress_record(**record, progress_before=30, progress_after=10, cause="s2") == -20
+    record = {"user": user, "quest": quest, "period_start": today, "period_end": today, "time_zone": "UTC"}
+    paid = services.quest_progress_record(
+        **record, progress_before=0, progress_after=30, held=None, cause="s1"
+    )
+    assert paid == 20
     progress = _quest(user, "daily_30_minutes")
+    assert (progress.reward_points, progress.time_zone) == (20, "UTC")
+    # Reached again while the period holds its reward: nothing more.
+    again = services.quest_progress_record(
+        **record, progress_before=10, progress_after=40, held=services.RewardHeld(20, "UTC"), cause="s3"
+    )
+    assert again == 0
+    quest.reward_points = 999  # the catalog changed since: what was paid goes back, not the new reward
+    taken_back = services.quest_progress_record(
+        **record, progress_before=30, progress_after=10, held=services.RewardHeld(20, "UTC"), cause="s2"
+    )
+    assert taken_back == -20
+    progress.refresh_from_db()
     assert (progress.progress, progress.completed, progress.reward_points) == (10, False, 0)
     assert_points_invariant(user)
 

@@ -197,6 +197,7 @@ def test_page_size_is_capped_at_100():
             duration_minutes=1,
             started_at=start + datetime.timedelta(minutes=2 * n),
             ended_at=start + datetime.timedelta(minutes=2 * n + 1),
+            time_zone=user.time_zone,
             local_date=start.date(),
         )
         for n in range(105)
@@ -350,6 +351,7 @@ def test_query_budget_does_not_grow_with_history(django_assert_max_num_queries):
             duration_minutes=1,
             started_at=start + datetime.timedelta(minutes=2 * n),
             ended_at=start + datetime.timedelta(minutes=2 * n + 1),
+            time_zone=user.time_zone,
             local_date=start.date(),
         )
         for n in range(300)
