@@ -75,6 +75,7 @@ def _user_documents(rng: random.Random, user_id: ObjectId, n: int, now: dt.datet
                 "reference": str(session_id),
                 "note": "",
                 "created_at": started + dt.timedelta(minutes=minutes, seconds=2),
+                "studied_at": started,
             }
         )
     points = sum(entry["amount"] for entry in ledger)

@@ -47,7 +47,7 @@ class PointsEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def get_fields(self, request, obj=None):
         if obj is None:
             return ("user", "amount", "note")
-        return ("user", "amount", "reason", "reference", "note", "created_at")
+        return ("user", "amount", "reason", "reference", "note", "created_at", "studied_at")
 
     def get_readonly_fields(self, request, obj=None):
         return () if obj is None else self.get_fields(request, obj)

@@ -17,6 +17,7 @@ class PointsEntryOutput(serializers.Serializer):
     reason = serializers.CharField()
     reference = serializers.CharField()
     created_at = serializers.DateTimeField()
+    studied_at = serializers.DateTimeField()
 
 
 class PointsListApi(APIView):

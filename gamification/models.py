@@ -33,13 +33,16 @@ class PointsEntry(models.Model):
     reference = models.CharField(max_length=200)
     note = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # When the study these points are for happened (the study session's start; an adjustment's,
+    # when it was made): the weekly leaderboard counts by it, not by when it was logged.
+    studied_at = models.DateTimeField()
 
     class Meta:
         db_table = "gamification_pointsentry"
         verbose_name_plural = "points entries"
         indexes = [
             models.Index(fields=["user", "-created_at"], name="points_user_created"),
-            models.Index(fields=["created_at"], name="points_created"),
+            models.Index(fields=["studied_at"], name="points_studied"),
         ]
         constraints = [
             models.UniqueConstraint(fields=["user", "reason", "reference"], name="points_unique_reference"),

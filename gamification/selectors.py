@@ -99,8 +99,9 @@ def leaderboard_list(*, period: str, now: datetime.datetime | None = None):
     """Users who did not opt out, highest points first, ties by username: ``{username, points}`` rows.
 
     ``all``: the points total on the user document (a queryset, paginated in the database).
-    ``week``: points earned (net, from the ledger) since Monday 00:00 UTC of the current ISO
-    week (a list). Users without points in the period are left out. 2 reads either way.
+    ``week``: the net points (from the ledger) of study done since Monday 00:00 UTC of the
+    current ISO week, by when it happened (``studied_at``), however late it was logged (a
+    list). Users without points in the period are left out. 2 reads either way.
     """
     users = get_user_model().objects
     if period == "all":
@@ -119,7 +120,7 @@ def leaderboard_list(*, period: str, now: datetime.datetime | None = None):
             PointsEntry._meta.db_table,
             "aggregate",
             [
-                {"$match": {"created_at": {"$gte": week_start}}},
+                {"$match": {"studied_at": {"$gte": week_start}}},
                 {"$group": {"_id": "$user_id", "points": {"$sum": "$amount"}}},
                 {"$match": {"points": {"$gt": 0}}},
             ],

@@ -156,13 +156,23 @@ def points_award(
     reason: str,
     reference: str,
     note: str = "",
+    studied_at: datetime.datetime | None = None,
     batch: ProgressBatch | None = None,
 ) -> PointsEntry:
-    """Add a ledger entry and move ``user.points`` by ``amount`` in the same transaction."""
+    """Add a ledger entry and move ``user.points`` by ``amount`` in the same transaction.
+
+    ``studied_at`` is when the study the points are for happened (default: now).
+    """
 
     def write(target: ProgressBatch) -> PointsEntry:
         entry = PointsEntry(
-            user=user, amount=amount, reason=reason, reference=reference, note=note, created_at=target.now
+            user=user,
+            amount=amount,
+            reason=reason,
+            reference=reference,
+            note=note,
+            created_at=target.now,
+            studied_at=studied_at or target.now,
         )
         target.entries.append(entry)
         return entry
@@ -262,14 +272,15 @@ def quest_progress_record(
     held: RewardHeld | None,
     cause: str,
     time_zone: str,
+    studied_at: datetime.datetime,
     batch: ProgressBatch | None = None,
 ) -> int:
     """Store the progress of an OPEN period; pay the reward when the progress reaches the target
     and the period holds none (``held``), take the held reward back when it falls below.
 
-    ``cause`` is the study session that moved the progress, logged in ``time_zone`` (the zone
-    a reward it pays is earned in); it makes the ledger references unique. Returns the points
-    paid (positive), taken back (negative) or 0.
+    ``cause`` is the study session that moved the progress, started at ``studied_at`` and
+    logged in ``time_zone`` (the zone a reward it pays is earned in); it makes the ledger
+    references unique. Returns the points paid (positive), taken back (negative) or 0.
     """
 
     def write(target: ProgressBatch) -> int:
@@ -289,6 +300,7 @@ def quest_progress_record(
                 amount=paid,
                 reason=PointsEntry.Reason.QUEST_REWARD,
                 reference=reference,
+                studied_at=studied_at,
                 batch=target,
             )
             changes.update(completed=True, completed_at=now, reward_points=paid, time_zone=time_zone)
@@ -306,6 +318,7 @@ def quest_progress_record(
                     amount=paid,
                     reason=PointsEntry.Reason.QUEST_REWARD_REVOKED,
                     reference=reference,
+                    studied_at=studied_at,
                     batch=target,
                 )
             changes.update(completed=False, completed_at=None, reward_points=0)
@@ -347,6 +360,7 @@ class StudyChange:
     session_id: str
     local_date: datetime.date  # in the session's time zone
     time_zone: str  # the zone the session was logged in
+    started_at: datetime.datetime  # when the study happened: its points count for that week
     minutes: int
     days_before: Days
     days_after: Days
@@ -406,6 +420,7 @@ def _quests_record(user, change: StudyChange, quests, paid_before: Days, paid_af
             held=reward,
             cause=change.session_id,
             time_zone=change.time_zone,
+            studied_at=change.started_at,
             batch=batch,
         )
 
@@ -440,6 +455,7 @@ def study_change_record(
             amount=paid_minutes * rules.POINTS_PER_MINUTE,
             reason=PointsEntry.Reason.STUDY_SESSION if logged else PointsEntry.Reason.STUDY_SESSION_DELETED,
             reference=change.session_id,
+            studied_at=change.started_at,
             batch=batch,
         )
     paid_before = rules.paid_days(change.days_before, cap=cap)

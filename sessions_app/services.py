@@ -203,6 +203,7 @@ def study_session_log(
             session_id=str(session.pk),
             local_date=session.local_date,
             time_zone=session.time_zone,
+            started_at=session.started_at,
             minutes=duration_minutes,
             days_before=facts["days"],
             days_after=days_after,
@@ -250,6 +251,7 @@ def study_session_delete(*, user: User, session_id, now: datetime.datetime | Non
             session_id=str(oid),
             local_date=local_date,
             time_zone=deleted["time_zone"],
+            started_at=deleted["started_at"].replace(tzinfo=datetime.UTC),  # PyMongo's are naive UTC
             minutes=-deleted["duration_minutes"],
             days_before=days_before,
             days_after=facts["days"],

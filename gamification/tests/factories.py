@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import itertools
+import zoneinfo
 
 from bson import ObjectId
 from django.db import connection
@@ -68,14 +69,17 @@ def study_change(
     subjects_before=0,
     new_subject=True,
     time_zone="UTC",
+    started_at: datetime.datetime | None = None,
 ) -> StudyChange:
-    """The facts of logging one study session of ``minutes`` on ``local_date`` (in ``time_zone``)
-    after ``days_before``."""
+    """The facts of logging one study session of ``minutes`` on ``local_date`` (in ``time_zone``;
+    started at ``started_at``, by default at noon that day) after ``days_before``."""
     spent, sessions = days_before.get(local_date, (0, 0))
+    noon = datetime.datetime.combine(local_date, datetime.time(12), tzinfo=zoneinfo.ZoneInfo(time_zone))
     return StudyChange(
         session_id=session_id,
         local_date=local_date,
         time_zone=time_zone,
+        started_at=started_at or noon,
         minutes=minutes,
         days_before=dict(days_before),
         days_after={**days_before, local_date: (spent + minutes, sessions + 1)},
@@ -104,6 +108,7 @@ def record_study(
         subjects_before=len(subjects),
         new_subject=subject.casefold() not in subjects,
         time_zone=user.time_zone,
+        started_at=started_at,
     )
     outcome = run_in_transaction(lambda: study_change_record(user=user, change=change, now=now))
     _history[user.pk] = (change.days_after, subjects | {subject.casefold()})

@@ -31,7 +31,7 @@ def test_points_ledger_is_mine_newest_first_and_paginated():
     assert set(body) == {"count", "next", "previous", "results"}
     assert body["count"] == PointsEntry.objects.filter(user=user).count()
     [entry] = body["results"]
-    assert set(entry) == {"id", "amount", "reason", "reference", "created_at"}
+    assert set(entry) == {"id", "amount", "reason", "reference", "created_at", "studied_at"}
     everything = api_client_for(user).get("/api/points/", {"page_size": 100}).json()["results"]
     created = [row["created_at"] for row in everything]
     assert created == sorted(created, reverse=True)
@@ -79,9 +79,9 @@ def test_weekly_leaderboard_counts_only_this_iso_weeks_ledger():
     record_study(bob, minutes=5, ago=datetime.timedelta(minutes=20))
     old = PointsEntry.objects.filter(user=bob).first()
     points_adjust(user=bob, amount=500, note="migration credit", staff_username="admin")
-    # An entry from before this week's Monday 00:00 UTC does not count for the week.
+    # An entry for before this week's Monday 00:00 UTC does not count for the week.
     last_week = timezone.now() - datetime.timedelta(days=8)
-    PointsEntry.objects.filter(user=bob, reason="admin_adjustment").update(created_at=last_week)
+    PointsEntry.objects.filter(user=bob, reason="admin_adjustment").update(studied_at=last_week)
     week = api_client_for(ada).get("/api/leaderboard/?period=week").json()["results"]
     assert [row["username"] for row in week] == ["ada", "bob"]
     assert week[1]["points"] == old.amount + sum(
@@ -89,6 +89,24 @@ def test_weekly_leaderboard_counts_only_this_iso_weeks_ledger():
     )
     overall = api_client_for(ada).get("/api/leaderboard/?period=all").json()["results"]
     assert overall[0]["username"] == "bob"
+
+
+def test_weekly_leaderboard_counts_study_by_when_it_happened_not_when_it_was_logged():
+    ada, bob = make_user(username="ada"), make_user(username="bob")
+    now = timezone.now()  # a Wednesday (the midweek clock)
+    monday = datetime.datetime.combine(
+        now.date() - datetime.timedelta(days=2), datetime.time.min, tzinfo=datetime.UTC
+    )
+    # Bob logs 300 minutes studied last Sunday evening (UTC) now; Ada 20 minutes this morning.
+    record_study(bob, minutes=300, ago=now - (monday - datetime.timedelta(hours=6)), now=now)
+    record_study(ada, minutes=20, ago=datetime.timedelta(hours=3), now=now)
+    week = api_client_for(ada).get("/api/leaderboard/?period=week").json()["results"]
+    assert [(row["username"], row["points"]) for row in week] == [("ada", 20)]
+    overall = api_client_for(ada).get("/api/leaderboard/?period=all").json()["results"]
+    assert [row["username"] for row in overall] == ["bob", "ada"]
+    # The ledger says when each entry's study happened.
+    [entry] = api_client_for(bob).get("/api/points/").json()["results"]
+    assert entry["studied_at"] < monday.isoformat().replace("+00:00", "Z") < entry["created_at"]
 
 
 def test_leaderboard_period_is_validated():

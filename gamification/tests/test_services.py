@@ -69,6 +69,7 @@ def test_a_deletion_takes_back_its_points_and_open_rewards_but_not_badges():
         session_id=logged.session_id,
         local_date=today,
         time_zone="UTC",
+        started_at=logged.started_at,
         minutes=-45,
         days_before=logged.days_after,
         days_after={},
@@ -199,6 +200,7 @@ def test_deleting_a_session_re_pays_the_days_other_minutes_up_to_the_cap(setting
         session_id=first.session_id,
         local_date=today,
         time_zone="UTC",
+        started_at=first.started_at,
         minutes=-100,
         days_before=second.days_after,
         days_after={today: (70, 1)},
@@ -235,6 +237,7 @@ def _deletion(logged: StudyChange, *, days_before: dict, days_after: dict) -> St
         session_id=logged.session_id,
         local_date=logged.local_date,
         time_zone=logged.time_zone,
+        started_at=logged.started_at,
         minutes=-logged.minutes,
         days_before=days_before,
         days_after=days_after,
@@ -356,7 +359,14 @@ def test_a_quest_pays_on_completion_and_takes_back_what_it_paid():
     user = make_user()
     quest = Quest.objects.get(code="daily_30_minutes")
     today = local_today(user)
-    record = {"user": user, "quest": quest, "period_start": today, "period_end": today, "time_zone": "UTC"}
+    record = {
+        "user": user,
+        "quest": quest,
+        "period_start": today,
+        "period_end": today,
+        "time_zone": "UTC",
+        "studied_at": timezone.now(),
+    }
     paid = services.quest_progress_record(
         **record, progress_before=0, progress_after=30, held=None, cause="s1"
     )

@@ -87,6 +87,8 @@ def test_farming_pays_at_most_the_daily_cap_and_the_catalogues_rewards_per_day()
     figures = _figures(farmer, client)
     assert figures["points"] <= len(days) * (settings.STUDY_DAILY_CAP_MINUTES + daily) + len(weeks) * weekly
     assert figures["points"] == 8 * 720 + 20 + 50 and figures["level"] == 11  # 30 min today, 5 h this week
+    # The weekly board counts the study done this week (Monday to Wednesday), by when it happened.
+    assert figures["week_board"][0] == ("farmer", 3 * 720 + 20 + 50)
     assert_points_invariant(farmer)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import importlib
 from types import SimpleNamespace
 
@@ -36,3 +37,43 @@ def test_existing_sessions_and_quest_periods_get_their_users_current_zone():
         assert zones == sorted(
             [(str(tokyo.pk), "Asia/Tokyo"), (str(tokyo.pk), "Asia/Tokyo"), (str(lima.pk), "America/Lima")]
         ), collection
+
+
+def test_existing_points_entries_count_for_when_their_study_happened():
+    user = make_user()
+    database = connection.database
+    started = datetime.datetime(2026, 11, 22, 18, 0)  # a Sunday
+    written = datetime.datetime(2026, 11, 24, 9, 0)
+    session_id, gone_id = ObjectId(), ObjectId()
+    database["sessions_app_studysession"].insert_one(
+        {"_id": session_id, "user_id": user.pk, "started_at": started}
+    )
+    entries = {
+        "minutes": ("study_session", str(session_id)),
+        "reward": ("quest_reward", f"weekly_300_minutes:2026-11-16:{session_id}"),
+        "gone": ("study_session", str(gone_id)),  # its session was deleted since
+        "adjustment": ("admin_adjustment", "3f2a9c"),
+    }
+    ids = {}
+    for name, (reason, reference) in entries.items():
+        ids[name] = (
+            database["gamification_pointsentry"]
+            .insert_one(
+                {
+                    "user_id": user.pk,
+                    "amount": 1,
+                    "reason": reason,
+                    "reference": reference,
+                    "created_at": written,
+                }
+            )
+            .inserted_id
+        )
+
+    _run("gamification.migrations.0004_pointsentry_studied_at", "studied_when_written")
+    _run("sessions_app.migrations.0004_points_studied_at", "studied_when_the_session_started")
+
+    studied = {
+        name: database["gamification_pointsentry"].find_one({"_id": ids[name]})["studied_at"] for name in ids
+    }
+    assert studied == {"minutes": started, "reward": started, "gone": written, "adjustment": written}
