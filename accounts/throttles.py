@@ -1,5 +1,6 @@
-"""Throttles of the doors that guess or probe: login (API and admin), registration, password
-checks and profile changes; counted in MongoDB so that every process shares them.
+"""Throttles of the doors that guess, probe or farm: login (API and admin), registration,
+password checks, profile changes and study session writes; counted in MongoDB so that every
+process shares them.
 
 Rates are DRF scopes in REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], set from the environment:
 
@@ -9,6 +10,7 @@ Rates are DRF scopes in REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], set from the e
 | ``register`` | THROTTLE_RATE_REGISTER | client address                                    |
 | ``password`` | THROTTLE_RATE_PASSWORD | account: requests that present its password       |
 | ``profile``  | THROTTLE_RATE_PROFILE  | account: profile changes                          |
+| ``study_session`` | THROTTLE_RATE_STUDY_SESSION | account: study session logs and deletions |
 
 Every attempt counts, right or wrong, before anything is checked: a throttle that counted only
 failures would tell a guesser which guess was right by letting it through. The API login and
@@ -33,7 +35,11 @@ from studymaster.db import log_operation
 from studymaster.ratelimit import FixedWindowCounter, parse_rate
 
 # Which scopes count by which kind of key; throttle_lift clears them by kind.
-SCOPES_BY_KIND = {"address": ("login", "register"), "username": ("login",), "user": ("password", "profile")}
+SCOPES_BY_KIND = {
+    "address": ("login", "register"),
+    "username": ("login",),
+    "user": ("password", "profile", "study_session"),
+}
 
 
 def throttle_counter() -> FixedWindowCounter:
@@ -124,14 +130,21 @@ class ProfileThrottle(AccountThrottle):
     scope = "profile"
 
 
+class StudySessionThrottle(AccountThrottle):
+    """Study session writes (log, delete): a person logs a few a day, a script thousands a minute.
+    The services are not throttled: the demo and the benches call them directly."""
+
+    scope = "study_session"
+
+
 def client_address(request) -> str:
     """The address the throttles count a Django or DRF request by."""
     return BaseThrottle().get_ident(request)
 
 
 def throttle_lift(*, username: str | None = None, address: str | None = None) -> int:
-    """End the throttles of a username (its login count, and its account's password and profile
-    counts) or of a client address (its login and registration counts) before their windows
+    """End the throttles of a username (its login count, and its account's password, profile and
+    study session counts) or of a client address (its login and registration counts) before their windows
     end. Returns how many counters were removed. Raises ValueError for an address that is not
     an IP address, or when neither is given."""
     if not username and not address:

@@ -13,6 +13,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.throttles import StudySessionThrottle
 from sessions_app import selectors, services
 from sessions_app.models import MAX_DURATION_MINUTES
 from studymaster.api import paginated_response
@@ -67,7 +68,14 @@ IDEMPOTENCY_PARAMETER = OpenApiParameter(
 )
 
 
-class StudySessionListCreateApi(APIView):
+class StudySessionWritesThrottled:
+    """Writes (logging, deleting) are throttled per account; reads are not."""
+
+    def get_throttles(self):
+        return [StudySessionThrottle()] if self.request.method in ("POST", "DELETE") else []
+
+
+class StudySessionListCreateApi(StudySessionWritesThrottled, APIView):
     @extend_schema(responses=StudySessionOutput(many=True))
     def get(self, request):
         rows = selectors.study_session_list(user=request.user)
@@ -87,7 +95,7 @@ class StudySessionListCreateApi(APIView):
         )
 
 
-class StudySessionDetailApi(APIView):
+class StudySessionDetailApi(StudySessionWritesThrottled, APIView):
     @extend_schema(responses=StudySessionOutput)
     def get(self, request, session_id):
         session = selectors.study_session_get(user=request.user, session_id=session_id)

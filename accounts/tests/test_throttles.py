@@ -1,14 +1,16 @@
-"""Throttles: login (API and admin), registration, password checks and profile changes; limits,
-keys, Retry-After, lifting them early, and counts shared across processes."""
+"""Throttles: login (API and admin), registration, password checks, profile changes and study
+session writes; limits, keys, Retry-After, lifting them early, and counts shared across
+processes."""
 
 import io
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.test import Client
+from django.utils import timezone
 from pymongo import MongoClient, ReturnDocument
 from rest_framework.test import APIClient
 
@@ -37,6 +39,7 @@ def low_rates(settings, frozen_clock):
             "register": "2/min",
             "password": "2/min",
             "profile": "3/min",
+            "study_session": "2/min",
         },
     }
 
@@ -275,6 +278,20 @@ def test_throttle_lift_frees_a_username_and_its_account(low_rates, staff):
 
 
 @pytest.mark.django_db
+def test_throttle_lift_frees_an_accounts_study_session_writes(low_rates, staff):
+    client, _ = client_for(staff)
+
+    def log(hours_ago: int):
+        started = timezone.now() - timedelta(hours=hours_ago)
+        body = {"subject": "Maths", "duration_minutes": 5, "started_at": started.isoformat()}
+        return client.post("/api/sessions/", body, format="json").status_code
+
+    assert [log(1), log(2), log(3)] == [201, 201, 429]
+    assert throttle_lift(username=staff.username) == 1
+    assert log(3) == 201
+
+
+@pytest.mark.django_db
 def test_throttle_lift_frees_an_address(low_rates, staff):
     for name in ("a", "b", "c", "d"):
         _login(name, address="203.0.113.7")
@@ -305,6 +322,9 @@ def test_the_default_rates_never_bother_a_person():
     # An account's own password and profile: a person's handful of changes an hour.
     for scope in ("password", "profile"):
         assert parse_rate(rates[scope]).limit >= 10
+    # A person logs or deletes a study session now and then, never 60 in a minute.
+    study_session = parse_rate(rates["study_session"])
+    assert study_session.limit * 60 / study_session.window_seconds >= 60
 
 
 # The store itself

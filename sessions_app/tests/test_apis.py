@@ -310,7 +310,8 @@ def test_stats_validation_names_the_field(params, field):
 
 
 # Query budgets: JWT authentication loads the user (1 op); reads add at most 2; logging a
-# session adds at most 6 in the common case (no badge, no level-up), awards included.
+# session adds at most 7 in the common case (no badge, no level-up, no quest completed): the
+# throttle's counter, then aggregate, ledger, user, quests, session, commit.
 
 
 def test_query_budget_of_reads(django_assert_max_num_queries):
@@ -330,10 +331,14 @@ def test_query_budget_of_logging_and_deleting(django_assert_max_num_queries):
     # Warm the catalog cache and earn the early badges and level so the next log is the common case.
     for n in range(3):
         log_session(user, minutes=5, ago=datetime.timedelta(days=5, hours=n))
-    with django_assert_max_num_queries(7):  # auth 1 + aggregate, ledger, user, quests, session, commit
+    with django_assert_max_num_queries(
+        8
+    ):  # auth 1 + throttle, aggregate, ledger, user, quests, session, commit
         assert _post(client, duration_minutes=5, started_at=_ago(hours=1)).status_code == 201
     session_id = client.get(URL).json()["results"][0]["id"]
-    with django_assert_max_num_queries(7):
+    with django_assert_max_num_queries(
+        8
+    ):  # auth 1 + throttle, delete, aggregate, ledger, user, quests, commit
         assert client.delete(f"{URL}{session_id}/").status_code == 204
 
 
@@ -356,7 +361,7 @@ def test_query_budget_does_not_grow_with_history(django_assert_max_num_queries):
         )
         for n in range(300)
     )
-    with django_assert_max_num_queries(7):
+    with django_assert_max_num_queries(8):
         assert _post(client, duration_minutes=5, started_at=_ago(hours=1)).status_code == 201
     for url in (URL, "/api/stats/", "/api/points/"):
         with django_assert_max_num_queries(3):

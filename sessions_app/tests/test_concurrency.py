@@ -24,6 +24,18 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 PARALLEL = 40
 
 
+@pytest.fixture(autouse=True)
+def _study_session_writes_unthrottled(settings):
+    """These tests are about concurrency, not throttling: they raise THROTTLE_RATE_STUDY_SESSION
+    (60/min by default, from the environment at startup) for themselves, so that a lower
+    default or more threads never turn their writes into 429s."""
+    rates = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {**rates, "study_session": "10000/min"},
+    }
+
+
 def _in_parallel(call, count=PARALLEL):
     """Run call(i) in ``count`` threads released at once; return the results by i."""
     barrier = threading.Barrier(count)

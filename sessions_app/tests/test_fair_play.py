@@ -140,3 +140,48 @@ def test_the_time_zone_cycle_leaves_no_points_even_when_staff_change_the_zone_ea
     rewards = PointsEntry.objects.filter(user=user, reason__in=["quest_reward", "quest_reward_revoked"])
     assert sorted(rewards.values_list("amount", flat=True)) == [-20] * 5 + [20] * 5
     assert_points_invariant(user)
+
+
+# Study session writes are throttled per account (THROTTLE_RATE_STUDY_SESSION).
+
+
+def test_study_session_writes_are_throttled_per_account_and_reads_are_not(settings):
+    rates = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {**rates, "study_session": "3/min"},
+    }
+    user = make_user()
+    client = api_client_for(user)
+    now = timezone.now()
+    first, second = (
+        client.post(
+            URL,
+            {
+                "subject": "Maths",
+                "duration_minutes": 5,
+                "started_at": (now - datetime.timedelta(hours=h)).isoformat(),
+            },
+            format="json",
+        )
+        for h in (2, 3)
+    )
+    assert (first.status_code, second.status_code) == (201, 201)
+    assert client.delete(f"{URL}{first.json()['id']}/").status_code == 204  # the third write
+
+    refused = client.post(URL, {"subject": "Maths", "duration_minutes": 5}, format="json")
+    assert refused.status_code == 429
+    assert refused.json()["code"] == "throttled" and 0 < int(refused["Retry-After"]) <= 60
+    assert client.delete(f"{URL}{second.json()['id']}/").status_code == 429
+    assert (
+        client.get(URL).status_code == 200 and client.get(f"{URL}{second.json()['id']}/").status_code == 200
+    )
+    # Another account has its own count; the services (the demo's, the benches') have none.
+    assert (
+        api_client_for(make_user())
+        .post(URL, {"subject": "Maths", "duration_minutes": 5}, format="json")
+        .status_code
+        == 201
+    )
+    log_session(user, minutes=5, now=now)
+    assert StudySession.objects.filter(user=user).count() == 2

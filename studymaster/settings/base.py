@@ -119,6 +119,7 @@ def configure(namespace, *, debug, secret_key, mongodb_uri, allowed_hosts):
             "register": read_rate("THROTTLE_RATE_REGISTER", "10/min"),
             "password": read_rate("THROTTLE_RATE_PASSWORD", "10/hour"),
             "profile": read_rate("THROTTLE_RATE_PROFILE", "30/hour"),
+            "study_session": read_rate("THROTTLE_RATE_STUDY_SESSION", "60/min"),
         },
         # How many reverse proxies append to X-Forwarded-For; 0 trusts only REMOTE_ADDR,
         # so a client cannot pick its own throttle key by sending the header.

@@ -7,8 +7,8 @@ from studymaster.errors import command_error
 
 class Command(BaseCommand):
     help = (
-        "Lift the login, password and profile throttles of a username, or the login and "
-        "registration throttles of a client address, before their windows end."
+        "Lift the login, password, profile and study session throttles of a username, or the "
+        "login and registration throttles of a client address, before their windows end."
     )
     requires_system_checks = []
 
