@@ -63,6 +63,7 @@ def _user_documents(rng: random.Random, user_id: ObjectId, n: int, now: dt.datet
                 "points_awarded": minutes,
                 "minutes_unpaid": 0,
                 "idempotency_key": f"{user_id}-{number}" if number % 2 else None,
+                "request_hash": "",  # as logged before requests were hashed: replays are not checked
                 "created_at": started + dt.timedelta(minutes=minutes, seconds=2),
             }
         )

@@ -32,6 +32,9 @@ class StudySession(models.Model):
     minutes_unpaid = models.PositiveIntegerField(default=0)
     # Nullable on purpose (contract): the unique index covers string keys only.
     idempotency_key = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
+    # With a key: the SHA-256 of the request as sent (services.request_hash), so that the key
+    # reused for a different request is refused rather than answered with this session.
+    request_hash = models.CharField(max_length=64, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

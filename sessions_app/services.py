@@ -10,6 +10,8 @@ overlap rule and every award hold under concurrency.
 from __future__ import annotations
 
 import datetime
+import hashlib
+import json
 from dataclasses import dataclass
 
 from bson import ObjectId
@@ -36,6 +38,19 @@ class StudySessionRefused(DomainError):
 
     def __init__(self, field: str, message: str):
         super().__init__(message, field=field)
+
+
+class StudySessionKeyReused(DomainError):
+    """An Idempotency-Key already used for a different request (422): replaying the first result
+    would answer a request that was not sent, and logging it would break the key's promise."""
+
+    status = 422
+    code = "idempotency_key_reused"
+
+    def __init__(self):
+        super().__init__(
+            "This Idempotency-Key was used for a different request. Send a new key with each new study session."
+        )
 
 
 class StudySessionNotFound(DomainError):
@@ -95,7 +110,7 @@ def _user_facts(user: User, *, subject_key: str, overlap_with=None, idempotency_
         facets["replay"] = [
             {"$match": {"idempotency_key": idempotency_key}},
             {"$limit": 1},
-            {"$project": {"_id": 1}},
+            {"$project": {"_id": 1, "request_hash": 1}},
         ]
     [result] = list(
         mongo_call(COLLECTION, "aggregate", [{"$match": {"user_id": user.pk}}, {"$facet": facets}])
@@ -103,6 +118,20 @@ def _user_facts(user: User, *, subject_key: str, overlap_with=None, idempotency_
     result["days"] = {row["_id"].date(): (row["minutes"], row["sessions"]) for row in result["days"]}
     result["subjects"] = result["subjects"][0]["n"] if result["subjects"] else 0
     return result
+
+
+def request_hash(
+    *, subject: str, duration_minutes: int, started_at: datetime.datetime | None, notes: str
+) -> str:
+    """What a request with an Idempotency-Key asked for, as sent (``started_at`` may be left
+    out), hashed: a repeat must ask for the same, to the millisecond MongoDB keeps."""
+    asked = {
+        "subject": subject,
+        "duration_minutes": duration_minutes,
+        "started_at": db_datetime(started_at).astimezone(datetime.UTC).isoformat() if started_at else None,
+        "notes": notes,
+    }
+    return hashlib.sha256(json.dumps(asked, sort_keys=True).encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _days(number: int) -> str:
@@ -155,11 +184,17 @@ def study_session_log(
     """Log a study session and pay for it: points, streaks, quests, badges, achievements.
 
     Without ``started_at`` the session has just ended (it started ``duration_minutes`` before
-    ``now``). With ``idempotency_key``, a repeat returns the first session (``replayed=True``)
-    and pays nothing. Raises StudySessionRefused for bad input, a session that has not ended
-    by ``now`` or ended more than STUDY_SESSION_MAX_BACKDATE_DAYS before it, or an overlap with
-    another of the user's sessions.
+    ``now``). With ``idempotency_key``, a repeat of the same request returns the first session
+    (``replayed=True``) and pays nothing. Raises StudySessionRefused for bad input, a session
+    that has not ended by ``now`` or ended more than STUDY_SESSION_MAX_BACKDATE_DAYS before it,
+    or an overlap with another of the user's sessions; StudySessionKeyReused for a key the user
+    sent before with a different request.
     """
+    asked = (
+        request_hash(subject=subject, duration_minutes=duration_minutes, started_at=started_at, notes=notes)
+        if idempotency_key is not None
+        else ""
+    )
     now = db_datetime(now or timezone.now())
     subject, started_at = _validate(
         subject=subject, duration_minutes=duration_minutes, started_at=started_at, now=now
@@ -177,6 +212,7 @@ def study_session_log(
         local_date=local_date_at(user, started_at),
         notes=notes,
         idempotency_key=idempotency_key,
+        request_hash=asked,
         created_at=now,
     )
 
@@ -188,7 +224,11 @@ def study_session_log(
             idempotency_key=idempotency_key,
         )
         if facts.get("replay"):
-            return facts["replay"][0]["_id"], None
+            [first] = facts["replay"]
+            # Sessions logged before requests were hashed have none: they replay as they did.
+            if first.get("request_hash") and first["request_hash"] != asked:
+                raise StudySessionKeyReused()
+            return first["_id"], None
         if facts["overlap"]:
             other = facts["overlap"][0]
             raise StudySessionRefused(

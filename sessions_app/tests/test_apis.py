@@ -148,8 +148,9 @@ def test_overlapping_sessions_are_refused_and_touching_ones_are_not():
 def test_an_idempotent_retry_returns_the_first_result_and_pays_nothing_twice():
     user = make_user()
     client = api_client_for(user)
-    first = _post(client, started_at=_ago(hours=2), key="key-1")
-    retry = _post(client, started_at=_ago(hours=2), key="key-1")
+    two_hours_ago = _ago(hours=2)
+    first = _post(client, started_at=two_hours_ago, key="key-1")
+    retry = _post(client, started_at=two_hours_ago, key="key-1")
     assert first.status_code == retry.status_code == 201, retry.json()
     assert first.json() == retry.json()
     assert retry.headers["Idempotent-Replayed"] == "true"
@@ -160,6 +161,50 @@ def test_an_idempotent_retry_returns_the_first_result_and_pays_nothing_twice():
     assert _post(client, started_at=_ago(hours=6), key="key-2").json()["id"] != first.json()["id"]
     other = _post(api_client_for(make_user()), started_at=_ago(hours=2), key="key-1")
     assert other.status_code == 201 and other.json()["id"] != first.json()["id"]
+
+
+def test_a_retry_without_started_at_is_the_same_request():
+    client = api_client_for(make_user())
+    first = _post(client, key="k")
+    retry = _post(client, key="k")  # "just ended" is later now: still what was asked
+    assert (first.status_code, retry.status_code) == (201, 201)
+    assert retry.json() == first.json() and retry.headers["Idempotent-Replayed"] == "true"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda: {"duration_minutes": 45},
+        lambda: {"subject": "Geometry"},
+        lambda: {"notes": "chapter 5"},
+        lambda: {"started_at": _ago(hours=1)},
+    ],
+    ids=["duration", "subject", "notes", "start"],
+)
+def test_a_key_reused_with_a_different_request_is_a_422(change):
+    user = make_user()
+    client = api_client_for(user)
+    body = {"started_at": _ago(hours=2), "notes": "chapter 4"}
+    first = _post(client, key="key-1", **body)
+    reused = _post(client, key="key-1", **{**body, **change()})
+    assert reused.status_code == 422
+    assert reused.json() == {
+        "code": "idempotency_key_reused",
+        "message": "This Idempotency-Key was used for a different request. "
+        "Send a new key with each new study session.",
+    }
+    assert list(StudySession.objects.filter(user=user).values_list("pk", flat=True)) == [
+        ObjectId(first.json()["id"])
+    ]
+    assert_points_invariant(user)
+
+
+def test_a_session_logged_before_requests_were_hashed_replays_as_before():
+    user = make_user()
+    client = api_client_for(user)
+    first = _post(client, key="old", started_at=_ago(hours=2))
+    StudySession.objects.filter(pk=first.json()["id"]).update(request_hash="")
+    assert _post(client, key="old", duration_minutes=50).json()["id"] == first.json()["id"]
 
 
 def test_an_overlong_idempotency_key_is_a_400():
