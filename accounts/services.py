@@ -266,9 +266,9 @@ def user_profile_update(*, user: User, changes: dict, current_password: str | No
         written = _user_fields_set(user.pk, unchanged_since, **changes)
     except IntegrityError:
         raise ValidationError({"email": EMAIL_TAKEN}) from None
-    if not written:
+    if not written and "time_zone_changed_at" in changes:
         stored = User.objects.filter(pk=user.pk).values_list("time_zone_changed_at", flat=True).first()
-        if stored != now:  # not a retry of our own write: a racing change got in first
+        if stored is not None and stored != now:  # not a retry of our own write: a racing change won
             raise ValidationError({"time_zone": _time_zone_too_soon(stored)})
     for field, value in changes.items():
         setattr(user, field, value)

@@ -386,7 +386,14 @@ def _metrics(days: Days, distinct_subjects: int) -> dict[str, int]:
     }
 
 
-def _quests_record(user, change: StudyChange, quests, paid_before: Days, paid_after: Days, batch) -> None:
+def _quests_record(
+    user: AbstractBaseUser,
+    change: StudyChange,
+    quests: list[Quest],
+    paid_before: Days,
+    paid_after: Days,
+    batch: ProgressBatch,
+) -> None:
     """Move the quests of the periods holding the session's local date, while they are open."""
     moved = []
     for quest in quests:

@@ -290,7 +290,9 @@ def study_session_delete(*, user: User, session_id, now: datetime.datetime | Non
         change = StudyChange(
             session_id=str(oid),
             local_date=local_date,
-            time_zone=deleted["time_zone"],
+            # Every session has one since sessions_app.0003; a document copied in from an older
+            # database without migrating it would not, and its user's zone is the best guess.
+            time_zone=deleted.get("time_zone") or user.time_zone,
             started_at=deleted["started_at"].replace(tzinfo=datetime.UTC),  # PyMongo's are naive UTC
             minutes=-deleted["duration_minutes"],
             days_before=days_before,
