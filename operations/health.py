@@ -179,13 +179,14 @@ def _warnings(report: dict) -> list[str]:
 
 
 # -- manage.py healthcheck ---------------------------------------------------------------------
-def healthcheck(uri: str, db_name: str, *, detail: bool = False) -> dict:
+def healthcheck(uri: str, db_name: str, *, detail: bool = False, uri_name: str = "--uri") -> dict:
     """Ping ``db_name`` on ``uri`` (with ``detail``, also storage and connections).
 
     The result names the server by its redacted URI. Raises CommandError with exit code 2
-    (classified) when the URI is malformed or the server does not answer.
+    (classified, naming ``uri_name``, where the URI came from) when the URI is malformed, its
+    name does not resolve or the server does not answer.
     """
-    client = client_for(uri, name="--uri")
+    client = client_for(uri, name=uri_name)
     try:
         if detail:
             return {
@@ -196,7 +197,7 @@ def healthcheck(uri: str, db_name: str, *, detail: bool = False) -> dict:
             }
         return {"uri": redact(uri), "database": db_name, **database_ping(client, db_name)}
     except PyMongoError as exc:
-        raise command_error(exc) from None
+        raise command_error(exc, uri_name=uri_name) from None
     finally:
         client.close()
 

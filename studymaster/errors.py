@@ -106,6 +106,13 @@ _CLOSED = re.compile(
     r"connection closed|closed by (the )?peer|connection reset|handshake|EOF occurred", re.IGNORECASE
 )
 _ATLAS_HOST = re.compile(r"\.mongodb\.net", re.IGNORECASE)
+# Where the refused right was wanted: "not authorized on <db> to execute ..." (mongod, the embedded
+# server) and "... not allowed to do action [insert] on [<db>.<collection>]" (Atlas).
+_UNAUTHORIZED_ON = re.compile(
+    r"not authorized on (?P<db>[^\s]+) to execute|not allowed to do action \[\w+\] on \[(?P<atlas>[^\].]+)"
+)
+# Rights on these are server-wide (serverStatus, listDatabases...), not a database's own.
+_SERVER_WIDE = {"admin", "cluster"}
 
 
 class DomainError(Exception):
@@ -154,10 +161,13 @@ def _has_transient_label(exc: PyMongoError) -> bool:
     return any(exc.has_error_label(label) for label in TRANSIENT_LABELS)
 
 
-def classify(exc: BaseException) -> DatabaseProblem:
-    """Name the kind of failure and say what to do about it. Never raises."""
+def classify(exc: BaseException, *, uri_name: str = "MONGODB_URI") -> DatabaseProblem:
+    """Name the kind of failure and say what to do about it. Never raises.
+
+    ``uri_name`` is the option or variable the URI came from, for the advice that names it.
+    """
     if isinstance(exc, BulkWriteError) and (first := _first_bulk_error(exc)) is not None:
-        return classify(first)
+        return classify(first, uri_name=uri_name)
     detail = _detail(exc)
     if isinstance(exc, OperationFailure):
         return _classify_reply(exc, detail)
@@ -193,7 +203,7 @@ def classify(exc: BaseException) -> DatabaseProblem:
             return DatabaseProblem(
                 "dns",
                 f"The cluster's DNS SRV record could not be resolved ({detail}). Check the cluster "
-                "host name in MONGODB_URI (copy it again from Atlas > Connect), and that this host's "
+                f"host name in {uri_name} (copy it again from Atlas > Connect), and that this host's "
                 "DNS resolver answers SRV queries (some corporate and container resolvers do not; "
                 "try 8.8.8.8 or the standard mongodb:// seed-list string).",
             )
@@ -245,11 +255,7 @@ def _classify_reply(exc: OperationFailure, detail: str) -> DatabaseProblem:
             "exists in Atlas > Database Access.",
         )
     if code in UNAUTHORIZED_CODES or _UNAUTHORIZED.search(detail):
-        return DatabaseProblem(
-            "authorization",
-            f"The database user lacks a right this needs ({detail}). Grant readWrite on the "
-            "application's database in Atlas > Database Access.",
-        )
+        return DatabaseProblem("authorization", _unauthorized_message(detail))
     if isinstance(exc, ExecutionTimeout | WTimeoutError) or code in TIMEOUT_CODES:
         return DatabaseProblem(
             "timeout",
@@ -269,6 +275,27 @@ def _classify_reply(exc: OperationFailure, detail: str) -> DatabaseProblem:
             "usually a quota, a permission or a command the tier does not support.",
         )
     return DatabaseProblem("error", f"MongoDB reported an error: {detail}")
+
+
+def _unauthorized_message(detail: str) -> str:
+    """Name the database the user lacks a right on: the one to grant, or the name to correct."""
+    match = _UNAUTHORIZED_ON.search(detail)
+    database = match and (match["db"] or match["atlas"])
+    if not database:
+        return (
+            f"The database user lacks a right this needs ({detail}). Grant it the role the message "
+            "names in Atlas > Database Access."
+        )
+    if database in _SERVER_WIDE:
+        return (
+            f"The database user lacks a server-wide right ({detail}), which a readWrite user never "
+            "has; this command needs a user with more rights, or does without this part."
+        )
+    return (
+        f"The database user has no right on database {database!r} ({detail}). If that name is "
+        f"right, grant the user readWrite on {database} (Atlas > Database Access); if it is a typo, "
+        "correct the database name."
+    )
 
 
 def _classify_selection(detail: str) -> DatabaseProblem:
@@ -294,9 +321,9 @@ def _classify_selection(detail: str) -> DatabaseProblem:
     )
 
 
-def command_error(exc: PyMongoError) -> CommandError:
+def command_error(exc: PyMongoError, *, uri_name: str = "MONGODB_URI") -> CommandError:
     """A CommandError with exit code 2 (could not run) carrying the classified message."""
-    problem = classify(exc)
+    problem = classify(exc, uri_name=uri_name)
     return CommandError(f"{problem.kind}: {problem.message}", returncode=EXIT_CANNOT_RUN)
 
 

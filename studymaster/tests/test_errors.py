@@ -194,3 +194,34 @@ def test_a_bulk_write_is_classified_by_its_write_concern_error():
 def test_a_bulk_duplicate_key_stays_a_plain_error():
     exc = BulkWriteError({"writeErrors": [{"index": 0, "code": 11000, "errmsg": "E11000 duplicate key"}]})
     assert classify(exc).kind == "error"
+
+
+@pytest.mark.parametrize(
+    ("errmsg", "code", "expected"),
+    [
+        (
+            "user is not allowed to do action [insert] on [studymaster_rehearsal.accounts_user]",
+            8000,
+            "no right on database 'studymaster_rehearsal'",
+        ),
+        (
+            "not authorized on studymastr to execute command (action: find)",
+            13,
+            "no right on database 'studymastr'",
+        ),
+        ("not authorized on admin to execute command { serverStatus: 1 }", 13, "a server-wide right"),
+        ("not authorized on cluster to execute command (action: serverStatus)", 13, "a server-wide right"),
+    ],
+)
+def test_an_authorization_error_names_the_database_that_lacks_the_right(errmsg, code, expected):
+    """Issue 11, item 8: not "the application's database", which the user may well have."""
+    problem = classify(OperationFailure(errmsg, code, {"ok": 0, "errmsg": errmsg, "code": code}))
+    assert problem.kind == "authorization"
+    assert expected in problem.message
+    assert "application's database" not in problem.message
+
+
+def test_the_dns_advice_names_where_the_uri_came_from():
+    exc = ConfigurationError("The DNS query name does not exist: _mongodb._tcp.cluster0.abcde.invalid.")
+    assert "host name in ATLAS_MONGODB_URI" in classify(exc, uri_name="ATLAS_MONGODB_URI").message
+    assert "host name in MONGODB_URI" in classify(exc).message

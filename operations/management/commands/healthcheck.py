@@ -1,15 +1,15 @@
 import json
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
 
 from operations.health import format_healthcheck, healthcheck
+from studymaster.commands import OperatorCommand
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = (
-        "Ping the application's database (MONGODB_URI, or --uri). Exit 0 healthy, 2 unreachable. "
-        "--detail adds storage against the M0 quota and connections against the M0 limit."
+        "Ping the application's database (MONGODB_URI, or --uri). Exit 0 healthy, 2 unreachable or "
+        "misconfigured. --detail adds storage against the M0 quota and connections against the M0 limit."
     )
 
     def add_arguments(self, parser):
@@ -21,5 +21,10 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, uri, db, as_json: bool, detail: bool, **options):
-        result = healthcheck(uri or settings.MONGODB_URI, db or settings.MONGODB_DB_NAME, detail=detail)
+        result = healthcheck(
+            uri or settings.MONGODB_URI,
+            db or settings.MONGODB_DB_NAME,
+            detail=detail,
+            uri_name="--uri" if uri else "MONGODB_URI",
+        )
         self.stdout.write(json.dumps(result) if as_json else format_healthcheck(result, detail=detail))
