@@ -19,6 +19,9 @@ from pymongo import MongoClient
 from studymaster.embedded import EmbeddedMongo, MongoUser, make_tls_files
 from studymaster.mongo import client_options
 
+# A developer's .env never changes what the suite tests: the test settings never read it, and
+# every process a test starts (manage.py with the dev settings, the benches) inherits this.
+os.environ["STUDYMASTER_ENV_FILE"] = ""
 # Fault-injection fixtures: failpoints, a killable Django DB, an unreachable one.
 pytest_plugins = ["tests.fault_injection"]
 

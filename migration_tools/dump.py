@@ -13,10 +13,16 @@ documents' SHA-256 modulo 2**256), so a dump is checked before anything is writt
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import gzip
 import hashlib
 import json
+import os
+import shutil
+import tempfile
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,7 +30,9 @@ from pathlib import Path
 import bson
 from bson import json_util
 from bson.json_util import CANONICAL_JSON_OPTIONS, JSONOptions
+from django.conf import settings
 from pymongo import MongoClient
+from pymongo.errors import PyMongoError
 
 from gamification.invariants import UserTally
 from gamification.models import Achievement, UserBadge
@@ -32,20 +40,37 @@ from migration_tools.bsonfiles import (
     DECODE,
     ContentHash,
     DamagedDumpError,
+    id_order_key,
     iter_raw_documents,
     open_read,
     sha256_file,
     split_documents,
 )
 from migration_tools.progress import Progress, human_bytes
-from migration_tools.runs import Audit, cannot_run, client_for, refuse
+from migration_tools.runs import (
+    Audit,
+    application_audit_location,
+    application_database,
+    cannot_run,
+    client_for,
+    named_source,
+    refuse,
+    where,
+)
 from sessions_app.models import StudySession
+from studymaster.commands import NO_SPACE_ERRNOS
 from studymaster.mongo import redact
+from studymaster.tools_collections import TOOLS_COLLECTION_PREFIX, is_data_collection, is_tools_collection
 
 TOOL_NAME = "studymaster-migration"
 TOOL_VERSION = "1.0"
 MANIFEST_NAME = "manifest.json"
-AUDIT_COLLECTION = "migration_tools_migrationrun"
+# A folder is written under this sibling name and renamed when complete: a folder with the final
+# name is always a complete dump, and a crashed run leaves only the sibling, which a rerun replaces.
+STAGING_SUFFIX = ".partial"
+STAGING_MARKER = ".studymaster-partial"
+# Dumps hold password hashes and e-mail addresses: only their owner may read them.
+DIR_MODE, FILE_MODE = 0o700, 0o600
 # Documents per cursor batch: ~0.5 MB of ours; the server caps a batch at 16 MB anyway.
 CURSOR_BATCH = 2000
 # Read in _id order through the _id index: without the hint the embedded server sorts in memory
@@ -86,11 +111,26 @@ class Dump:
     collections: dict[str, CollectionFiles]
 
 
+class DiskFullError(Exception):
+    """The disk filled up while a dump or snapshot was written; nothing of it was left behind."""
+
+
+def open_private(path: Path, mode: str = "wb"):
+    """A new file only its owner can read (0600), whatever the umask."""
+    return open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE), mode)  # noqa: SIM115
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to a new owner-only file."""
+    with open_private(Path(path), "w") as stream:
+        stream.write(text)
+
+
 class _HashingWriter:
     """A binary file that hashes and counts what is written through it."""
 
     def __init__(self, path: Path) -> None:
-        self.file = open(path, "wb")  # noqa: SIM115 - closed in close()
+        self.file = open_private(path)
         self.sha256 = hashlib.sha256()
         self.size = 0
 
@@ -127,21 +167,115 @@ def collection_metadata(db, info: dict) -> dict:
     }
 
 
-def list_dumpable(db, names: list[str] | None, exclude: set[str]) -> list[dict]:
+def list_dumpable(db, names: list[str] | None = None) -> list[dict]:
+    """The listCollections entries of ``db``'s data collections (never the tools' own), by name.
+
+    ``names`` selects some of them; ValueError names any that is not there, or is the tools' own.
+    """
     infos = [
         info
         for info in db.list_collections()
-        if info.get("type", "collection") == "collection"
-        and not info["name"].startswith("system.")
-        and info["name"] not in exclude
+        if info.get("type", "collection") == "collection" and is_data_collection(info["name"])
     ]
     if names:
+        own = [name for name in names if is_tools_collection(name)]
+        if own:
+            raise ValueError(
+                f"{', '.join(own)}: the migration tools' own collections ({TOOLS_COLLECTION_PREFIX}*) "
+                "are never exported."
+            )
         known = {info["name"] for info in infos}
         missing = [name for name in names if name not in known]
         if missing:
             raise ValueError(f"No collection named {', '.join(missing)} in database {db.name}.")
         infos = [info for info in infos if info["name"] in names]
     return sorted(infos, key=lambda info: info["name"])
+
+
+def tools_collections_in(db) -> list[str]:
+    """The migration tools' own collections present in ``db``: what export and verify leave out."""
+    return sorted(name for name in db.list_collection_names() if is_tools_collection(name))
+
+
+def holds_data(db) -> bool:
+    """Whether ``db`` holds any document outside the tools' own and the system collections.
+
+    The one emptiness check: export refuses an empty source, import marks an empty target, verify
+    refuses an empty target, all by it.
+    """
+    return any(
+        db[name].find_one({}, {"_id": 1}) is not None
+        for name in db.list_collection_names()
+        if is_data_collection(name)
+    )
+
+
+def describe_emptiness(db) -> str:
+    """``does not exist`` or ``holds no documents``, for a database that holds no data."""
+    return (
+        "holds no documents" if any(map(is_data_collection, db.list_collection_names())) else "does not exist"
+    )
+
+
+def refuse_used_folder(final: Path) -> None:
+    """FileExistsError unless ``final`` is absent or an empty folder: a dump never mixes with other files."""
+    if final.exists() and (not final.is_dir() or any(final.iterdir())):
+        state = "already holds a dump" if (final / MANIFEST_NAME).exists() else "is not empty"
+        raise FileExistsError(f"{final} {state}; choose a new or empty folder.")
+
+
+@contextlib.contextmanager
+def staged_folder(final: Path):
+    """Yield an empty owner-only sibling of ``final`` to write in; rename it to ``final`` at the end.
+
+    ``final`` must be absent or an empty folder (FileExistsError otherwise). A sibling left by a
+    crashed run (it carries STAGING_MARKER) is replaced; one that another run holds, or that is
+    not ours, is refused. On any failure, Ctrl-C included, the sibling is removed: ``final``
+    either is complete or does not exist.
+    """
+    final = Path(final)
+    refuse_used_folder(final)
+    staging = final.with_name(final.name + STAGING_SUFFIX)
+    if staging.exists():
+        if not (staging / STAGING_MARKER).exists():
+            raise FileExistsError(f"{staging} exists and was not written by us; move it away.")
+        with open(staging / STAGING_MARKER, "a") as held:
+            if not _try_lock(held):
+                raise FileExistsError(f"{staging}: another run is writing {final} right now.")
+        shutil.rmtree(staging)  # what a crashed earlier run left
+    final.parent.mkdir(parents=True, exist_ok=True)
+    staging.mkdir(mode=DIR_MODE)
+    try:
+        with open_private(staging / STAGING_MARKER, "w") as marker:
+            _try_lock(marker)
+            yield staging
+        os.remove(staging / STAGING_MARKER)
+        os.replace(staging, final)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _try_lock(stream) -> bool:
+    try:
+        fcntl.flock(stream, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _disk_full(exc: OSError, client, db_name: str, out_dir: Path, free: int, compress: bool) -> DiskFullError:
+    """The message for a disk that filled up: the path, what the dump needs, what was free."""
+    try:
+        needed = f"about {human_bytes(client[db_name].command('dbStats')['dataSize'])}"
+    except (PyMongoError, KeyError):
+        needed = "an unknown amount"
+    return DiskFullError(
+        f"no space left on the device of {out_dir} (writing {Path(exc.filename or out_dir).name}): the "
+        f"dump of database {db_name} needs {needed}{' (less with --gzip)' if not compress else ''}, and "
+        f"{human_bytes(free)} were free when it started. Nothing was left in {out_dir}; free some "
+        "space or choose another folder, then run the same command again."
+    )
 
 
 def dump_database(
@@ -152,22 +286,35 @@ def dump_database(
     source_uri: str,
     collections: list[str] | None = None,
     compress: bool = False,
-    exclude: set[str] | frozenset = frozenset({AUDIT_COLLECTION}),
     progress: Progress | None = None,
     notes: dict | None = None,
     tally: UserTally | None = None,
 ) -> dict:
-    """Export ``db_name`` to ``out_dir`` and return the manifest (also written to disk).
+    """Export ``db_name``'s data collections to ``out_dir`` and return the manifest (also on disk).
 
-    Streams one document at a time. Raises FileExistsError when ``out_dir`` already
-    holds a dump, and DamagedDumpError when the re-read does not match what was written.
+    Streams one document at a time, into a sibling folder renamed to ``out_dir`` once the dump
+    reads back as written; files are owner-only. Raises FileExistsError when ``out_dir`` is not
+    empty, DiskFullError when the disk fills up, and DamagedDumpError when the re-read does not
+    match what was written; in every case nothing is left under ``out_dir``.
     """
-    progress = progress or Progress()
     out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(out_dir.parent).free
+    try:
+        with staged_folder(out_dir) as staging:
+            return _dump_into(
+                client, db_name, staging, source_uri=source_uri, collections=collections, compress=compress,
+                progress=progress or Progress(), notes=notes, tally=tally,
+            )  # fmt: skip
+    except OSError as exc:
+        if exc.errno in NO_SPACE_ERRNOS:
+            raise _disk_full(exc, client, db_name, out_dir, free, compress) from exc
+        raise
+
+
+def _dump_into(client, db_name, out_dir: Path, *, source_uri, collections, compress, progress, notes, tally):
     db_dir = out_dir / db_name
-    if (out_dir / MANIFEST_NAME).exists() or (db_dir.exists() and any(db_dir.iterdir())):
-        raise FileExistsError(f"{out_dir} already holds a dump; choose an empty folder.")
-    db_dir.mkdir(parents=True, exist_ok=True)
+    db_dir.mkdir(mode=DIR_MODE)
     db = client[db_name]
     suffix = ".gz" if compress else ""
     server_version = client.server_info().get("version", "")
@@ -179,11 +326,11 @@ def dump_database(
         "database": db_name,
         "gzip": compress,
         "hash": "sha256; content_hash = sum of each document's SHA-256 mod 2**256",
-        "excluded": sorted(exclude),
+        "excluded": tools_collections_in(db),
         "collections": {},
         **(notes or {}),
     }
-    for info in list_dumpable(db, collections, set(exclude)):
+    for info in list_dumpable(db, collections):
         name = info["name"]
         files = {}
         meta_path = db_dir / f"{name}.metadata.json{suffix}"
@@ -222,10 +369,10 @@ def dump_database(
             "files": files,
         }
     progress.done()
-    (out_dir / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n")
+    write_private(out_dir / MANIFEST_NAME, json.dumps(manifest, indent=2) + "\n")
     # The files' SHA-256 against the bytes hashed while writing: equal means the files hold exactly
     # the documents counted and content-hashed above, so a second pass per document adds nothing.
-    check_dump(load_dump(out_dir), progress=progress, documents=False)
+    check_dump(_read_dump(out_dir), progress=progress, documents=False)
     return manifest
 
 
@@ -252,6 +399,12 @@ def load_dump(path: Path) -> Dump:
     path = Path(path)
     if not path.is_dir():
         raise DamagedDumpError(f"{path}: no such folder.")
+    if (path / STAGING_MARKER).exists():
+        raise DamagedDumpError(f"{path}: an unfinished export (it was interrupted); run the export again.")
+    return _read_dump(path)
+
+
+def _read_dump(path: Path) -> Dump:
     root, db_dir = _db_folder(path)
     manifest = None
     manifest_path = root / MANIFEST_NAME
@@ -349,6 +502,62 @@ def check_dump(dump: Dump, *, progress: Progress | None = None, documents: bool 
     return report
 
 
+class DumpContents:
+    """What a dump holds, per collection: whether it holds it, how many documents (from the
+    manifest when there is one), and its documents in ``_id`` order."""
+
+    def __init__(self, dump: Dump) -> None:
+        self.dump = dump
+
+    def has(self, name: str) -> bool:
+        return name in self.dump.collections
+
+    def count(self, name: str) -> int:
+        if not self.has(name):
+            return 0
+        listed = ((self.dump.manifest or {}).get("collections") or {}).get(name)
+        if listed:
+            return listed["documents"]
+        return sum(1 for _ in iter_raw_documents(self.dump.collections[name].bson_path))
+
+    def documents(self, name: str) -> Iterator[bytes]:
+        return sorted_documents(self.dump.collections[name].bson_path) if self.has(name) else iter(())
+
+
+def sorted_documents(path: Path) -> Iterator[bytes]:
+    """The raw documents of a ``.bson`` file in ``_id`` order.
+
+    Our dumps are written sorted and are read straight through; a file in another order
+    (mongodump's natural order) is sorted first, holding only each document's ``_id`` key, offset
+    and length in memory and reading the documents back from a plain copy.
+    """
+    previous = None
+    for raw in iter_raw_documents(path):
+        key = id_order_key(raw)
+        if previous is not None and previous > key:
+            return _sorted_copy(path)
+        previous = key
+    return iter_raw_documents(path)
+
+
+def _sorted_copy(path: Path) -> Iterator[bytes]:
+    spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed when the generator ends
+    index, offset = [], 0
+    for raw in iter_raw_documents(path):
+        spool.write(raw)
+        index.append((id_order_key(raw), offset, len(raw)))
+        offset += len(raw)
+    index.sort(key=lambda entry: entry[0])
+
+    def read() -> Iterator[bytes]:
+        with spool:
+            for _key, start, length in index:
+                spool.seek(start)
+                yield spool.read(length)
+
+    return read()
+
+
 def _decode_or_raise(raw: bytes, path: Path, offset: int) -> None:
     try:
         bson.decode(raw, DECODE)
@@ -380,48 +589,74 @@ class Export:
 def export_run(
     *,
     out: str,
-    uri: str,
-    uri_name: str,
-    db_name: str,
+    uri: str | None,
+    db_name: str | None,
     collections: list[str] | None,
     compress: bool,
     progress: Progress,
     audit: Audit,
+    announce: Callable[[str], object] = print,
 ) -> Export:
-    """export_local: export ``db_name`` from ``uri`` to the folder ``out``; record counts and checksums in ``audit``.
+    """export_local: export the source's data collections to the folder ``out``, recorded in ``audit``.
 
-    Raises CommandError: exit 1 for a source database without collections, a folder that holds
-    a dump, or an unknown collection; exit 2 when the source cannot be reached (``uri_name``
-    names its option) or the dump does not read back as written.
+    The source is ``uri`` or LOCAL_MONGODB_URI (never MONGODB_URI), the database ``db_name`` or
+    MONGODB_DB_NAME. ``announce`` is told first what the run reads and writes. The run is recorded
+    in the application's database. Raises CommandError: exit 1 for a source database that does not
+    exist or holds no documents, a folder that is not empty, or an unknown collection; exit 2 when
+    no source is named, it cannot be reached, the disk fills up, or the dump does not read back as
+    written.
     """
-    client = client_for(uri, name=uri_name)
-    try:
-        if not client[db_name].list_collection_names():
-            raise refuse(f"Database {db_name!r} on {redact(uri)} has no collections; check --db.")
-        started = time.monotonic()
-        tally = UserTally(PER_USER_MODELS)
+    uri, uri_name = named_source(uri, option="--uri", command="export_local")
+    db_name = db_name or settings.MONGODB_DB_NAME
+    audit.source, audit.target, audit.database = uri, str(out), db_name
+    announce(
+        f"export_local: reads {where(uri, db_name, uri_name)} and writes {out}; the audit record goes to "
+        f"{application_audit_location()}."
+    )
+    with audit.recording(application_database, location="the application's database"):
+        client = client_for(uri, name=uri_name)
         try:
-            manifest = dump_database(
-                client,
-                db_name,
-                Path(out),
-                source_uri=uri,
-                collections=collections,
-                compress=compress,
-                progress=progress,
-                tally=tally,
-            )
-        except (FileExistsError, ValueError) as exc:
-            raise refuse(str(exc)) from None
-        except DamagedDumpError as exc:
-            raise cannot_run(f"The dump did not read back as written: {exc}") from None
-        seconds = time.monotonic() - started
-    finally:
-        client.close()
-    stats = manifest["collections"]
-    audit.counts = {name: item["documents"] for name, item in stats.items()}
-    audit.checksums = {name: item["content_hash"] for name, item in stats.items()}
-    return Export(db_name, redact(uri), str(out), manifest, seconds, tally.warnings())
+            if not holds_data(client[db_name]):
+                raise refuse(
+                    f"Database {db_name!r} on {redact(uri)} {describe_emptiness(client[db_name])}: nothing "
+                    f"to export; check --db and {uri_name}."
+                )
+            started = time.monotonic()
+            tally = UserTally(PER_USER_MODELS)
+            try:
+                manifest = dump_database(
+                    client,
+                    db_name,
+                    Path(out),
+                    source_uri=uri,
+                    collections=collections,
+                    compress=compress,
+                    progress=progress,
+                    tally=tally,
+                )
+            except (FileExistsError, ValueError) as exc:
+                raise refuse(str(exc)) from None
+            except DiskFullError as exc:
+                raise cannot_run(f"disk full: {exc}") from None
+            except DamagedDumpError as exc:
+                raise cannot_run(f"The dump did not read back as written: {exc}") from None
+            seconds = time.monotonic() - started
+        finally:
+            client.close()
+        stats = manifest["collections"]
+        audit.counts = {name: item["documents"] for name, item in stats.items()}
+        audit.checksums = {name: item["content_hash"] for name, item in stats.items()}
+    return Export(db_name, redact(uri), str(out), manifest, seconds, tally.warnings() + _place_warnings(out))
+
+
+def _place_warnings(out: str) -> list[str]:
+    """A dump inside the project's folder is one ``git add .`` away from being published."""
+    if Path(out).resolve().is_relative_to(Path(settings.BASE_DIR).resolve()):
+        return [
+            f"{out} is inside the project's folder: a dump holds password hashes and e-mail addresses; "
+            "keep dumps outside the checkout (docs/migration.md)."
+        ]
+    return []
 
 
 def format_export_collections(export: Export) -> list[str]:
@@ -439,5 +674,11 @@ def format_export_summary(export: Export) -> str:
         f"{len(export.manifest['collections'])} collections of {export.db_name} from {export.source} to "
         f"{export.out} in {export.seconds:.1f}s ({export.documents / max(export.seconds, 1e-6):.0f} "
         f"documents/s). Re-read: every checksum matches {Path(export.out) / MANIFEST_NAME}. "
-        f"Not exported: {', '.join(export.manifest['excluded'])} (audit log)."
+        f"{left_out_sentence(export.manifest['excluded'], 'exported')}"
     )
+
+
+def left_out_sentence(names: list[str], verb: str) -> str:
+    """What export and verify say of the tools' own collections they left out."""
+    found = f": {', '.join(names)}" if names else " (none here)"
+    return f"Never {verb}: the migration tools' own collections ({TOOLS_COLLECTION_PREFIX}*){found}."

@@ -1,23 +1,31 @@
 """Checked, resumable import of a dump (ours or mongodump's) into a target database.
 
-Order of work: check the whole dump (checksums, framing) before the first write; take
-a rollback snapshot of a non-empty target; drop only when asked; create collections
-with their options; insert in batches sized by bytes; recreate indexes after the data.
+Order of work: check the whole dump (checksums, framing) before the first write; settle the
+rollback snapshot (migration_tools.snapshots); with ``--drop``, make the dump's collections hold
+the dump's documents alone; create collections with their options; insert in batches sized by
+bytes; recreate indexes after the data. The migration tools' own collections are never
+imported, whatever the dump holds.
 
 Inserts are unordered and idempotent: a document whose ``_id`` is already present is
 compared byte for byte with the target's copy. Identical means it was imported by an
 earlier, interrupted run and is skipped; different is a conflict, reported and never
 overwritten. So running the same import again after a crash completes it with nothing
 lost and nothing duplicated.
+
+``--drop`` replaces in place rather than dropping: one pass over the target in ``_id`` order,
+merged with the dump, deletes what the dump does not hold as it is, and the insert pass then
+writes what is missing. A document the dump holds unchanged is never rewritten, and the
+collection is never empty half-way. (Dropping made the embedded server delete every row and
+index entry one durable commit at a time, then rebuild every index: a restore of 7,000
+documents over the same data took eight times the first import; docs/performance.md.) Only a
+collection whose options differ from the dump's is dropped and created again.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import bson
@@ -26,11 +34,30 @@ from django.conf import settings
 from pymongo import MongoClient
 from pymongo.errors import BulkWriteError, OperationFailure
 
-from migration_tools.bsonfiles import RAW, DamagedDumpError, bson_compare, bson_rank, iter_raw_documents
-from migration_tools.dump import MANIFEST_NAME, CollectionFiles, Dump, check_dump, dump_database, load_dump
+from migration_tools.bsonfiles import (
+    RAW,
+    DamagedDumpError,
+    bson_compare,
+    bson_rank,
+    document_id,
+    id_order_key,
+    iter_raw_documents,
+    split_documents,
+)
+from migration_tools.dump import (
+    SORTED_BY_ID,
+    CollectionFiles,
+    DiskFullError,
+    Dump,
+    check_dump,
+    load_dump,
+    sorted_documents,
+)
 from migration_tools.progress import Progress
-from migration_tools.runs import Audit, cannot_run, client_for, refuse, server_key
+from migration_tools.runs import Audit, cannot_run, client_for, named_target, refuse, same_database, where
+from migration_tools.snapshots import Snapshot, SnapshotRefused, settle_snapshot
 from studymaster.mongo import redact
+from studymaster.tools_collections import is_data_collection
 
 BATCH_BYTES = 8 * 1024 * 1024
 BATCH_DOCUMENTS = 5000
@@ -55,10 +82,13 @@ class CollectionImport:
     conflicts: int = 0
     conflict_ids: list[str] = field(default_factory=list)
     created: bool = False
-    dropped: bool = False
+    dropped: bool = False  # --drop on a collection whose options differ: dropped and created again
+    replaced: bool = False  # --drop on the others: replaced in place
+    deleted: int = 0  # by --drop: documents the dump does not hold as they are
     option_differences: list[str] = field(default_factory=list)
     indexes_created: list[str] = field(default_factory=list)
     indexes_conflicting: list[str] = field(default_factory=list)
+    indexes_dropped: list[str] = field(default_factory=list)  # by --drop: the dump lacks them as they are
 
 
 @dataclass
@@ -68,10 +98,9 @@ class ImportReport:
     checksums_checked: bool
     dry_run: bool = False
     indexes_only: bool = False
-    snapshot_dir: str | None = None
-    snapshot_reused: bool = False
-    target_was_empty: bool = False  # then rolling back means dropping what the import created
+    snapshot: Snapshot | None = None
     collections: list[CollectionImport] = field(default_factory=list)
+    not_imported: list[str] = field(default_factory=list)  # the tools' own collections in the dump
 
     @property
     def conflicts(self) -> int:
@@ -87,73 +116,6 @@ class ImportReport:
     @property
     def identical(self) -> int:
         return sum(c.identical for c in self.collections)
-
-
-def default_snapshot_dir(dump: Dump, target_db: str) -> Path:
-    """A time-stamped folder beside the dump."""
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    return dump.root.parent / f"{dump.root.name}-rollback-{target_db}-{stamp}"
-
-
-def _take_snapshot(
-    client, dump: Dump, report: ImportReport, snapshot_dir: Path, *, target_uri, progress
-) -> None:
-    """Export a non-empty target before the first write, once per dump and target.
-
-    A rerun (after a crash, say) keeps the snapshot of the first run: a new one would
-    capture the half-imported target, which is no state to roll back to. An empty target
-    gets a manifest alone, marked ``target_was_empty``, so a rerun knows that too.
-    """
-    purpose = {
-        "dump": str(dump.root.resolve()),
-        "dump_created_at": (dump.manifest or {}).get("created_at", ""),
-        "target": redact(target_uri),
-        "database": report.target_db,
-    }
-    candidates = [
-        snapshot_dir,
-        *sorted(dump.root.parent.glob(f"{dump.root.name}-rollback-{report.target_db}-*")),
-    ]
-    for candidate in candidates:
-        manifest_path = candidate / MANIFEST_NAME
-        if not manifest_path.exists():
-            continue
-        try:
-            earlier = json.loads(manifest_path.read_text()).get("rollback_for")
-        except ValueError:
-            earlier = None
-        if earlier == purpose:
-            report.snapshot_dir, report.snapshot_reused = str(candidate), True
-            report.target_was_empty = bool(json.loads(manifest_path.read_text()).get("target_was_empty"))
-            return
-    if snapshot_dir.exists() and any(snapshot_dir.iterdir()):
-        raise ImportRefused(
-            f"{snapshot_dir} is not empty and holds no snapshot for this import; choose another."
-        )
-    report.snapshot_dir = str(snapshot_dir)
-    if target_is_empty(client[report.target_db]):
-        snapshot_dir.mkdir(parents=True, exist_ok=True)
-        marker = {"rollback_for": purpose, "target_was_empty": True, "collections": {}}
-        (snapshot_dir / MANIFEST_NAME).write_text(json.dumps(marker, indent=2))
-        report.target_was_empty = True
-        return
-    dump_database(
-        client,
-        report.target_db,
-        snapshot_dir,
-        source_uri=target_uri,
-        exclude=frozenset(),
-        progress=progress,
-        notes={"rollback_for": purpose},
-    )
-
-
-def target_is_empty(db) -> bool:
-    return not any(
-        db[name].find_one({}, {"_id": 1}) is not None
-        for name in db.list_collection_names()
-        if not name.startswith("system.")
-    )
 
 
 def index_spec(index: dict) -> dict:
@@ -183,6 +145,11 @@ def _id_key(document: RawBSONDocument) -> bytes:
     return bson.encode({"_id": document["_id"]})
 
 
+# import_dump(snapshot_dir=AUTO_SNAPSHOT): a time-stamped folder beside the dump, or this import's
+# standing snapshot wherever it is.
+AUTO_SNAPSHOT = Path("<beside the dump>")
+
+
 def import_dump(
     client: MongoClient,
     dump: Dump,
@@ -198,8 +165,10 @@ def import_dump(
 ) -> ImportReport:
     """Import ``dump`` into ``target_db``; see the module docstring for the guarantees.
 
-    Raises DamagedDumpError before any write when the dump is damaged. PyMongo errors
-    propagate. Conflicts do not raise: they are counted in the report.
+    ``snapshot_dir``: where the rollback snapshot goes (AUTO_SNAPSHOT: beside the dump; None:
+    no snapshot). Raises DamagedDumpError before any write when the dump is damaged,
+    SnapshotRefused and DiskFullError before any write when the snapshot cannot be taken as
+    asked. PyMongo errors propagate. Conflicts do not raise: they are counted in the report.
     """
     progress = progress or Progress()
     checked = check_dump(dump, progress=progress)
@@ -213,26 +182,41 @@ def import_dump(
     )
     writes = not dry_run
     if writes and not indexes_only and snapshot_dir is not None:
-        _take_snapshot(client, dump, report, Path(snapshot_dir), target_uri=target_uri, progress=progress)
+        report.snapshot = settle_snapshot(
+            client,
+            dump,
+            target_db=target_db,
+            target_uri=target_uri,
+            snapshot_dir=None if snapshot_dir is AUTO_SNAPSHOT else snapshot_dir,
+            progress=progress,
+        )
     existing = {info["name"]: info for info in db.list_collections()}
     for name, files in dump.collections.items():
+        if not is_data_collection(name):
+            report.not_imported.append(name)
+            continue
         result = CollectionImport(name=name)
         report.collections.append(result)
-        if drop and name in existing and not indexes_only:
-            result.dropped = True
-            if writes:
-                db.drop_collection(name)
-            existing.pop(name)
         if name in existing:
             result.option_differences = option_differences(files.options, existing[name].get("options") or {})
-        elif indexes_only:
-            result.option_differences = ["collection is missing in the target"]
-            continue
-        else:
+        if drop and name in existing and not indexes_only:
+            if result.option_differences:
+                result.dropped, result.option_differences = True, []
+                if writes:
+                    db.drop_collection(name)
+                existing.pop(name)
+            else:
+                result.replaced = True
+                result.indexes_dropped = _drop_other_indexes(db, files, dry_run=dry_run)
+                _delete_what_the_dump_lacks(db, files, result, dry_run=dry_run, batch_bytes=batch_bytes)
+        if name not in existing:
+            if indexes_only:
+                result.option_differences = ["collection is missing in the target"]
+                continue
             result.created = True
             if writes:
                 db.command({"create": name, **files.options})
-        if not indexes_only:
+        if not indexes_only and not (result.replaced and dry_run):
             _import_documents(
                 db,
                 files,
@@ -247,12 +231,72 @@ def import_dump(
             db,
             files,
             result,
-            recreate_different=indexes_only,
+            recreate_different=indexes_only or result.replaced,
             dry_run=dry_run,
             missing_collection=result.created,
         )
     progress.done()
     return report
+
+
+def _delete_what_the_dump_lacks(
+    db, files: CollectionFiles, result: CollectionImport, *, dry_run, batch_bytes
+):
+    """``--drop`` in place: delete the target's documents the dump does not hold byte for byte.
+
+    One pass over the target in ``_id`` order, merged with the dump's documents in ``_id`` order.
+    With ``dry_run`` nothing is deleted and the counts of the insert pass are filled in from the
+    merge (what it would insert: the dump's documents the target lacks or holds otherwise).
+    """
+    collection = db.get_collection(files.name, codec_options=RAW)
+    dump_documents = sorted_documents(files.bson_path)
+    head = next(dump_documents, None)
+    head_key = None if head is None else id_order_key(head)
+    doomed, doomed_bytes, kept = [], 0, 0
+    for batch in collection.find_raw_batches({}, **SORTED_BY_ID):
+        for raw in split_documents(batch):
+            key = id_order_key(raw)
+            while head is not None and head_key < key:
+                head = next(dump_documents, None)
+                head_key = None if head is None else id_order_key(head)
+            if head is not None and head_key == key and bytes(head) == bytes(raw):
+                kept += 1
+                continue
+            doomed.append(document_id(raw))
+            doomed_bytes += len(raw)
+            if len(doomed) >= BATCH_DOCUMENTS or doomed_bytes >= batch_bytes:
+                result.deleted += _delete(collection, doomed, dry_run=dry_run)
+                doomed, doomed_bytes = [], 0
+    result.deleted += _delete(collection, doomed, dry_run=dry_run)
+    if dry_run:
+        result.identical = kept
+        result.dump_documents = sum(1 for _ in iter_raw_documents(files.bson_path))
+        result.inserted = result.dump_documents - kept
+
+
+def _drop_other_indexes(db, files: CollectionFiles, *, dry_run: bool) -> list[str]:
+    """``--drop`` in place: drop the target's indexes the dump lacks or defines otherwise.
+
+    First, before any document moves: a unique index the dump lacks could refuse its documents.
+    The insert pass's index step then creates the dump's.
+    """
+    wanted = {index["name"]: index for index in files.indexes}
+    others = [
+        index["name"]
+        for index in db[files.name].list_indexes()
+        if index["name"] != "_id_"
+        and not (index["name"] in wanted and same_index(index, wanted[index["name"]]))
+    ]
+    if not dry_run:
+        for name in others:
+            db[files.name].drop_index(name)
+    return others
+
+
+def _delete(collection, ids: list, *, dry_run: bool) -> int:
+    if ids and not dry_run:
+        collection.delete_many({"_id": {"$in": ids}})
+    return len(ids)
 
 
 def option_differences(wanted: dict, actual: dict) -> list[str]:
@@ -403,19 +447,19 @@ def format_import_report(report: ImportReport, *, seconds: float, verbosity: int
     """What an import did (or, with --dry-run, would do), per collection and in total."""
     lines = []
     verb = "would insert" if report.dry_run else "inserted"
-    if report.target_was_empty:
-        lines.append(
-            f"The target was empty before {'the first run of ' if report.snapshot_reused else ''}this import: "
-            f"rolling back means dropping the collections it created (marker in {report.snapshot_dir})"
-        )
-    elif report.snapshot_reused:
-        lines.append(f"Rollback snapshot kept from an earlier run of this import: {report.snapshot_dir}")
-    elif report.snapshot_dir:
-        lines.append(f"Rollback snapshot of the target written to {report.snapshot_dir}")
+    if report.snapshot is not None:
+        lines.append(format_snapshot(report.snapshot))
     for item in report.collections:
         notes = []
         if item.dropped:
             notes.append("dropped first" if not report.dry_run else "would drop first")
+        if item.replaced:
+            would = "would be " if report.dry_run else ""
+            notes.append(f"replaced in place: {item.deleted} {would}deleted (not in the dump as they are)")
+        if item.indexes_dropped:
+            notes.append(
+                f"{'would drop' if report.dry_run else 'dropped'} indexes: {', '.join(item.indexes_dropped)}"
+            )
         if item.created:
             notes.append("created" if not report.dry_run else "would create")
         if item.indexes_created:
@@ -447,38 +491,38 @@ def format_import_report(report: ImportReport, *, seconds: float, verbosity: int
             f"{target} database {report.target_db} in {seconds:.1f}s; documents untouched."
         )
         return "\n".join(lines)
+    deleted = sum(item.deleted for item in report.collections)
     lines.append(
         f"{prefix}{report.inserted} documents {verb}, {report.identical} already identical, "
-        f"{report.conflicts} conflicts, into {target} database {report.target_db} in {seconds:.1f}s "
-        f"({documents / max(seconds, 1e-6):.0f} documents/s); {checked}."
+        f"{f'{deleted} deleted by --drop, ' if deleted else ''}{report.conflicts} conflicts, into {target} "
+        f"database {report.target_db} in {seconds:.1f}s ({documents / max(seconds, 1e-6):.0f} documents/s); "
+        f"{checked}."
     )
+    if report.not_imported:
+        lines.append(
+            f"Not imported: {', '.join(report.not_imported)} (the migration tools' own: each database keeps its own)."
+        )
     return "\n".join(lines)
 
 
+def format_snapshot(snapshot: Snapshot) -> str:
+    """The report's line on the rollback point: where it is, and what rolling back means."""
+    if snapshot.target_was_empty:
+        first = "the first run of " if snapshot.reused else ""
+        return (
+            f"The target held no data before {first}this import: rolling back means dropping the "
+            f"collections it created (marker in {snapshot.path})"
+        )
+    if snapshot.reused:
+        return f"Rollback snapshot kept from an earlier run of this import: {snapshot.path}"
+    why = f" ({snapshot.superseded})" if snapshot.superseded else ""
+    return f"Rollback snapshot of the target written to {snapshot.path}{why}"
+
+
 # -- import_atlas -----------------------------------------------------------------------------------
-def import_target(uri: str | None) -> tuple[str, str]:
-    """The target's URI and the name to report it by: ``--uri``, else ATLAS_MONGODB_URI.
-
-    Never MONGODB_URI: an import must not land in whatever the application points at. Raises
-    CommandError (exit 2) when neither is set.
-    """
-    if uri:
-        return uri, "--uri"
-    if settings.ATLAS_MONGODB_URI:
-        return settings.ATLAS_MONGODB_URI, "ATLAS_MONGODB_URI"
-    raise cannot_run(
-        "No target: set ATLAS_MONGODB_URI or pass --uri. import_atlas never falls back to MONGODB_URI."
-    )
-
-
 def refuse_local_source_as_target(uri: str, target_db: str) -> None:
     """Refuse (exit 1) a target that is the local source itself: its server and its database."""
-    target_server = server_key(uri)
-    if (
-        target_server
-        and target_db == settings.MONGODB_DB_NAME
-        and target_server == server_key(settings.LOCAL_MONGODB_URI)
-    ):
+    if same_database(uri, target_db, settings.LOCAL_MONGODB_URI, settings.MONGODB_DB_NAME):
         raise refuse(
             f"The target {redact(uri)} database {target_db} is the local source itself "
             "(LOCAL_MONGODB_URI); name the Atlas cluster with --uri or ATLAS_MONGODB_URI."
@@ -494,8 +538,7 @@ class ImportRun:
 def import_run(
     *,
     from_dir: Path,
-    uri: str,
-    uri_name: str,
+    uri: str | None,
     db: str | None,
     drop: bool,
     yes: bool,
@@ -506,56 +549,81 @@ def import_run(
     progress: Progress,
     audit: Audit,
     warn: Callable[[str], object],
+    announce: Callable[[str], object] = print,
+    verbosity: int = 1,
 ) -> ImportRun:
-    """import_atlas: check the request and the dump, import it, record the counts in ``audit``.
+    """import_atlas: check the request and the dump, import it, record the run in the target.
 
-    Raises CommandError: exit 1 for --drop without --yes, a damaged dump or an unsafe target
-    (nothing written); exit 2 when the target cannot be reached. ``warn`` is told when the
-    dump has no manifest. Conflicts do not raise here: see :func:`refuse_conflicts`.
+    The target is ``uri`` or ATLAS_MONGODB_URI (never MONGODB_URI), the database ``db`` or
+    MONGODB_DB_NAME, the one the application will read. ``announce`` is told first what the run
+    reads and writes, then (``verbosity`` 1 or more) the report; ``warn`` is told when the dump has
+    no manifest. Raises CommandError: exit 1
+    for --drop without --yes, a damaged dump, an unsafe target or a snapshot that cannot be taken
+    as asked (nothing written); exit 2 when no target is named or it cannot be reached, or the
+    disk fills up with the snapshot; exit 1 after the report when the import left conflicts.
     """
     if drop and not yes and not dry_run:
-        raise refuse("--drop deletes the dump's collections in the target: add --yes to confirm.")
+        raise refuse("--drop replaces the dump's collections in the target: add --yes to confirm.")
+    uri, uri_name = named_target(uri, option="--uri", command="import_atlas")
+    target_db = db or settings.MONGODB_DB_NAME
+    audit.source, audit.target, audit.database = str(from_dir), uri, target_db
     try:
         dump = load_dump(from_dir)
     except DamagedDumpError as exc:
         raise refuse(f"Refused, nothing written: {exc}") from None
-    target_db = db or dump.db_name
-    audit.database = target_db
+    if verbosity >= 1:
+        announce(
+            f"import_atlas: reads the dump {from_dir} (database {dump.db_name}) and writes "
+            f"{where(uri, target_db, uri_name)}, where its audit record goes too."
+        )
     refuse_local_source_as_target(uri, target_db)
     if dump.manifest is None:
         warn(
             f"warning: {dump.root} has no manifest.json (a mongodump folder?): no checksum could be "
             "checked; the BSON framing and every document were."
         )
-    snapshot = None
-    if not no_snapshot:
-        snapshot = snapshot_dir or default_snapshot_dir(dump, target_db)
+    snapshot = None if no_snapshot else (snapshot_dir or AUTO_SNAPSHOT)
     client = client_for(uri, name=uri_name)
-    started = time.monotonic()
     try:
-        report = import_dump(
-            client,
-            dump,
-            target_db=target_db,
-            target_uri=uri,
-            drop=drop,
-            dry_run=dry_run,
-            indexes_only=indexes_only,
-            snapshot_dir=snapshot,
-            progress=progress,
-        )
-    except (DamagedDumpError, ImportRefused) as exc:
-        raise refuse(f"Refused, nothing written: {exc}") from None
+        with audit.recording(client[target_db], location=f"database {target_db} of the target"):
+            started = time.monotonic()
+            try:
+                report = import_dump(
+                    client,
+                    dump,
+                    target_db=target_db,
+                    target_uri=uri,
+                    drop=drop,
+                    dry_run=dry_run,
+                    indexes_only=indexes_only,
+                    snapshot_dir=snapshot,
+                    progress=progress,
+                )
+            except (DamagedDumpError, SnapshotRefused) as exc:
+                raise refuse(f"Refused, nothing written: {exc}") from None
+            except DiskFullError as exc:
+                raise cannot_run(f"disk full: the rollback snapshot: {exc}") from None
+            seconds = time.monotonic() - started
+            audit.counts = {
+                c.name: {
+                    "inserted": c.inserted,
+                    "identical": c.identical,
+                    "conflicts": c.conflicts,
+                    "deleted": c.deleted,
+                }
+                for c in report.collections
+            }
+            audit.checksums = {
+                name: item["content_hash"]
+                for name, item in ((dump.manifest or {}).get("collections") or {}).items()
+            }
+            if verbosity >= 1:
+                announce(
+                    format_import_report(report, seconds=seconds, verbosity=verbosity, target=redact(uri))
+                )
+            refuse_conflicts(report)
     finally:
         client.close()
-    seconds = time.monotonic() - started
-    audit.counts = {
-        c.name: {"inserted": c.inserted, "identical": c.identical, "conflicts": c.conflicts}
-        for c in report.collections
-    }
-    audit.checksums = {
-        name: item["content_hash"] for name, item in ((dump.manifest or {}).get("collections") or {}).items()
-    }
     return ImportRun(report, seconds)
 
 

@@ -1,8 +1,14 @@
-"""What the migration commands share: exit codes, refusals, clients, and the audit record of a run.
+"""What the migration commands share: exit codes, refusals, clients, which servers they name, and the
+audit record of a run.
 
-The exit codes, ``refuse``, ``cannot_run`` and ``client_for`` are every command's
-(``studymaster.errors``, ``studymaster.commands``) and are named here for the migration
-commands; :func:`server_key` and :class:`Audit` are theirs alone.
+The exit codes, ``refuse``, ``cannot_run``, ``client_for`` and ``command_failure`` are every
+command's (``studymaster.errors``, ``studymaster.commands``) and are named here for the migration
+commands; the rest are theirs alone.
+
+Where a run is recorded: import, verify and the live sync in the target's database (they hold
+rights there, and after the cut-over it is the application's, whose admin shows them); export in
+the application's database (``MONGODB_URI``), never in the source it reads unless that is the
+application's database.
 """
 
 from __future__ import annotations
@@ -10,44 +16,103 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
-from pymongo.errors import PyMongoError
+from pymongo.database import Database
 
-from studymaster.commands import cannot_run, client_for, refuse
-from studymaster.errors import EXIT_CANNOT_RUN, EXIT_INTERRUPTED, EXIT_REFUSED, command_error
+from migration_tools.models import MigrationRun
+from studymaster.commands import (
+    OperatorCommand,
+    cannot_run,
+    client_for,
+    command_failure,
+    interrupted,
+    refuse,
+)
+from studymaster.db import application_database
+from studymaster.errors import (
+    EXIT_CANNOT_RUN,
+    EXIT_INTERRUPTED,
+    EXIT_REFUSED,
+    classify,
+    database_error_cause,
+)
 from studymaster.mongo import LOOPBACK_HOSTS, parse_uri, redact, split_host
 
-if TYPE_CHECKING:
-    from migration_tools.models import MigrationRun
-
 __all__ = [
+    "AUDIT_COLLECTION",
     "EXIT_CANNOT_RUN",
     "EXIT_INTERRUPTED",
     "EXIT_REFUSED",
     "Audit",
     "MigrationCommand",
+    "application_audit_location",
+    "application_database",
     "cannot_run",
     "client_for",
+    "command_failure",
+    "interrupted",
+    "named_source",
+    "named_target",
+    "named_uri",
     "refuse",
+    "same_database",
     "server_key",
+    "where",
 ]
 
+AUDIT_COLLECTION = MigrationRun._meta.db_table
+STATUS_BY_EXIT_CODE = {
+    0: MigrationRun.Status.OK,
+    EXIT_REFUSED: MigrationRun.Status.REFUSED,
+    EXIT_INTERRUPTED: MigrationRun.Status.INTERRUPTED,
+}
 
-class MigrationCommand(BaseCommand):
+
+class MigrationCommand(OperatorCommand):
     """The base of the migration commands."""
 
     # The checks load every URLconf and app; a migration run needs none of it (~0.2 s a run).
     requires_system_checks = []
 
 
+def named_uri(given: str | None, *, option: str, variable: str, role: str, command: str) -> tuple[str, str]:
+    """The URI of a side that must be named, and the name it came by: ``option``, else ``variable``.
+
+    Never MONGODB_URI: a migration command must not read or write whatever the application points
+    at because something else was forgotten. CommandError (exit 2) when neither is set, or when the
+    URI is malformed (the message names where it came from).
+    """
+    uri, name = (given, option) if given else (getattr(settings, variable, ""), variable)
+    if not uri:
+        raise cannot_run(
+            f"No {role}: set {variable} or pass {option}. {command} never falls back to MONGODB_URI."
+        )
+    try:
+        parse_uri(uri, name=name)
+    except ImproperlyConfigured as exc:
+        raise cannot_run(str(exc)) from None
+    return uri, name
+
+
+def named_source(given: str | None, *, option: str, command: str) -> tuple[str, str]:
+    """The source's URI: ``option``, else LOCAL_MONGODB_URI (see :func:`named_uri`)."""
+    return named_uri(given, option=option, variable="LOCAL_MONGODB_URI", role="source", command=command)
+
+
+def named_target(given: str | None, *, option: str, command: str) -> tuple[str, str]:
+    """The target's URI: ``option``, else ATLAS_MONGODB_URI (see :func:`named_uri`)."""
+    return named_uri(given, option=option, variable="ATLAS_MONGODB_URI", role="target", command=command)
+
+
 def server_key(uri: str) -> frozenset[str]:
     """The hosts of a URI, normalised, to tell whether two URIs reach the same server.
 
-    Empty for a malformed URI (client_for reports that one with its name).
+    ``localhost``, ``127.0.0.1`` and ``[::1]`` are one host, the default port is 27017, and
+    options (``directConnection``, ``tls``...) do not count. Empty for a malformed URI
+    (client_for reports that one with its name).
     """
     try:
         parsed = parse_uri(uri)
@@ -61,66 +126,121 @@ def server_key(uri: str) -> frozenset[str]:
     return frozenset(hosts)
 
 
+def same_database(uri: str, db_name: str, other_uri: str, other_db_name: str) -> bool:
+    """Whether two (URI, database) pairs name the same database on the same server."""
+    key = server_key(uri)
+    return bool(key) and db_name == other_db_name and key == server_key(other_uri)
+
+
+def where(uri: str, db_name: str, name: str) -> str:
+    """``database <db> on <redacted URI> (<where the URI came from>)``: how every command names a side."""
+    return f"database {db_name} on {redact(uri)} ({name})"
+
+
+def _reason(exc: BaseException) -> str:
+    """Why the audit could not be written, in one line (the ORM's DatabaseError has no text of its own)."""
+    cause = database_error_cause(exc)
+    if cause is not None:
+        problem = classify(cause)
+        return f"{problem.kind}: {problem.message}"
+    return f"{type(exc).__name__}: {exc}"
+
+
 @dataclass
 class Audit:
-    """The MigrationRun record of one command run; a failure to write it only warns."""
+    """The MigrationRun record of one command run; a failure to write it warns, with its reason.
+
+    The library function of each command fills ``source``, ``target``, ``database``, ``counts``
+    and ``checksums`` and runs its work inside :meth:`recording`, in the database where the run
+    belongs (see the module docstring).
+    """
 
     command: str
     source: str = ""
     target: str = ""
     database: str = ""
     warn: Callable[[str], object] = print
-    record: MigrationRun | None = None
     counts: dict = field(default_factory=dict)
     checksums: dict = field(default_factory=dict)
-
-    def start(self) -> None:
-        from migration_tools.models import MigrationRun
-
-        try:
-            self.record = MigrationRun.objects.create(
-                command=self.command,
-                started_at=timezone.now(),
-                source=redact(self.source),
-                target=redact(self.target),
-                database=self.database,
-            )
-        except Exception as exc:  # the audit must never stop the migration itself
-            self.warn(f"warning: the audit record (MigrationRun) was not written: {redact(str(exc))[:200]}")
-
-    def finish(self, exit_code: int, message: str = "") -> None:
-        if self.record is None:
-            return
-        from migration_tools.models import MigrationRun
-
-        status = {0: MigrationRun.Status.OK, EXIT_REFUSED: MigrationRun.Status.REFUSED}.get(
-            exit_code, MigrationRun.Status.FAILED
-        )
-        with contextlib.suppress(Exception):
-            MigrationRun.objects.filter(pk=self.record.pk).update(
-                status=status,
-                exit_code=exit_code,
-                finished_at=timezone.now(),
-                counts=self.counts,
-                checksums=self.checksums,
-                message=redact(message)[:2000],
-            )
+    location: str = ""  # where the record went, for the warnings
+    _collection: object = None
+    _record_id: object = None
 
     @contextlib.contextmanager
-    def running(self):
-        """Record the run around the body; CommandError and PyMongoError set its exit code."""
-        self.start()
+    def recording(self, database: Database | Callable[[], Database], *, location: str = ""):
+        """Record the run in ``database`` (or the one a callable returns) around the body.
+
+        The record's status and exit code are the ones the command ends with
+        (:func:`command_failure`): Ctrl-C is ``interrupted`` (130) and propagates as it is; any
+        other exception is re-raised as its CommandError.
+        """
+        self.location = location
+        self._begin(database)
         try:
             yield self
-        except CommandError as exc:
-            self.finish(exc.returncode, str(exc))
+        except KeyboardInterrupt:
+            self._finish(EXIT_INTERRUPTED, "interrupted")
             raise
-        except PyMongoError as exc:
-            error = command_error(exc)
-            self.finish(error.returncode, str(error))
-            raise error from None
         except BaseException as exc:
-            self.finish(EXIT_CANNOT_RUN, f"{type(exc).__name__}: {exc}")
-            raise
+            error = command_failure(exc)
+            self._finish(error.returncode, str(error))
+            if error is exc:
+                raise
+            raise error from exc
         else:
-            self.finish(0, "")
+            self._finish(0, "")
+
+    def _begin(self, database) -> None:
+        try:
+            if callable(database) and not isinstance(database, Database):
+                database = database()
+            self._collection = database[AUDIT_COLLECTION]
+            self._record_id = self._collection.insert_one(
+                {
+                    "command": self.command,
+                    "status": MigrationRun.Status.RUNNING.value,
+                    "exit_code": None,
+                    "started_at": timezone.now(),
+                    "finished_at": None,
+                    "source": redact(self.source),
+                    "target": redact(self.target),
+                    "database": self.database,
+                    "counts": {},
+                    "checksums": {},
+                    "message": "",
+                }
+            ).inserted_id
+        except Exception as exc:  # the audit must never stop the migration itself
+            self._collection = None
+            self._warn("was not written", exc)
+
+    def _finish(self, exit_code: int, message: str) -> None:
+        if self._collection is None:
+            return
+        status = STATUS_BY_EXIT_CODE.get(exit_code, MigrationRun.Status.FAILED)
+        try:
+            self._collection.update_one(
+                {"_id": self._record_id},
+                {
+                    "$set": {
+                        "status": status.value,
+                        "exit_code": exit_code,
+                        "finished_at": timezone.now(),
+                        "database": self.database,
+                        "counts": self.counts,
+                        "checksums": self.checksums,
+                        "message": redact(message)[:2000],
+                    }
+                },
+            )
+        except Exception as exc:
+            self._warn("was not completed", exc)
+
+    def _warn(self, what: str, exc: BaseException) -> None:
+        place = f" in {self.location}" if self.location else ""
+        self.warn(f"warning: the audit record (MigrationRun){place} {what}: {redact(_reason(exc))[:300]}")
+
+
+def application_audit_location() -> str:
+    """How export names the application's database, where it records its runs."""
+    return where(settings.MONGODB_URI, settings.MONGODB_DB_NAME, "MONGODB_URI")

@@ -10,10 +10,9 @@ collection options, and checks the application's invariants on the target.
 from __future__ import annotations
 
 import json
-import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -38,18 +37,33 @@ from migration_tools.bsonfiles import (
     split_documents,
 )
 from migration_tools.dump import (
-    AUDIT_COLLECTION,
     PER_USER_MODELS,
     SORTED_BY_ID,
     Dump,
     check_dump,
+    describe_emptiness,
+    holds_data,
+    left_out_sentence,
     list_dumpable,
     load_dump,
+    open_private,
+    sorted_documents,
+    tools_collections_in,
 )
 from migration_tools.progress import Progress
 from migration_tools.restore import _comparable, index_spec, option_differences, same_index
-from migration_tools.runs import Audit, cannot_run, client_for, refuse
+from migration_tools.runs import (
+    Audit,
+    cannot_run,
+    client_for,
+    named_source,
+    named_target,
+    refuse,
+    same_database,
+    where,
+)
 from studymaster.mongo import redact
+from studymaster.tools_collections import is_data_collection, is_tools_collection
 
 SHOWN_IDS = 5
 
@@ -119,11 +133,12 @@ class VerifyReport:
 
 # -- the two kinds of side ---------------------------------------------------------------------
 class LiveSide:
-    """A database on a server."""
+    """A database on a server: its data collections (never the tools' own)."""
 
-    def __init__(self, db, exclude: set[str]) -> None:
+    def __init__(self, db) -> None:
         self.db = db
-        self.infos = {info["name"]: info for info in list_dumpable(db, None, exclude)}
+        self.infos = {info["name"]: info for info in list_dumpable(db)}
+        self.left_out = tools_collections_in(db)
 
     def names(self) -> set[str]:
         return set(self.infos)
@@ -147,11 +162,13 @@ class LiveSide:
 
 
 class DumpSide:
-    """A dump on disk; a file not sorted by _id (mongodump's natural order) is sorted first."""
+    """A dump on disk: its data collections; a file not sorted by _id (mongodump's natural order)
+    is sorted first."""
 
-    def __init__(self, dump: Dump, exclude: set[str]) -> None:
+    def __init__(self, dump: Dump) -> None:
         self.dump = dump
-        self.files = {name: files for name, files in dump.collections.items() if name not in exclude}
+        self.files = {name: files for name, files in dump.collections.items() if is_data_collection(name)}
+        self.left_out = sorted(name for name in dump.collections if is_tools_collection(name))
 
     def names(self) -> set[str]:
         return set(self.files)
@@ -163,33 +180,7 @@ class DumpSide:
         return self.files[name].indexes
 
     def documents(self, name: str) -> Iterator[bytes]:
-        path = self.files[name].bson_path
-        previous = None
-        for raw in iter_raw_documents(path):
-            key = id_order_key(raw)
-            if previous is not None and previous > key:
-                return self._sorted_documents(path)
-            previous = key
-        return iter_raw_documents(path)
-
-    @staticmethod
-    def _sorted_documents(path) -> Iterator[bytes]:
-        """Keep only (_id key, offset, length) in memory; read each document back from a plain copy."""
-        spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed when the generator ends
-        index, offset = [], 0
-        for raw in iter_raw_documents(path):
-            spool.write(raw)
-            index.append((id_order_key(raw), offset, len(raw)))
-            offset += len(raw)
-        index.sort(key=lambda entry: entry[0])
-
-        def read() -> Iterator[bytes]:
-            with spool:
-                for _key, start, length in index:
-                    spool.seek(start)
-                    yield spool.read(length)
-
-        return read()
+        return sorted_documents(self.files[name].bson_path)
 
     def count_by_user(self, model) -> Counter:
         """Documents per user (``str`` of the user's ``_id``) of a per-user model's collection."""
@@ -204,27 +195,27 @@ def verify(
     source_label: str,
     target_label: str,
     source_db: str,
-    exclude: set[str] | None = None,
     progress: Progress | None = None,
     now: datetime | None = None,
 ) -> VerifyReport:
     """Compare ``source`` (a LiveSide or DumpSide, or a Dump) with the database ``target_db``.
 
+    The tools' own collections are left out on both sides. A document whose TTL (by either side's
+    TTL indexes) has passed at ``now`` is counted as expired, apart, and is never a difference.
     PyMongo errors propagate (the caller maps them to exit code 2).
     """
     started = time.monotonic()
-    exclude = {AUDIT_COLLECTION} if exclude is None else exclude
     progress = progress or Progress()
     if isinstance(source, Dump):
         check_dump(source, progress=progress)
-        source = DumpSide(source, exclude)
-    target = LiveSide(target_db, exclude)
+        source = DumpSide(source)
+    target = LiveSide(target_db)
     report = VerifyReport(
         source=source_label,
         target=target_label,
         source_db=source_db,
         target_db=target_db.name,
-        excluded=sorted(exclude),
+        excluded=sorted(set(source.left_out) | set(target.left_out)),
     )
     now = now or datetime.now(UTC)
     for name in sorted(source.names() | target.names()):
@@ -238,7 +229,10 @@ def verify(
         if in_source and in_target:
             diff.option_differences = option_differences(source.options(name), target.options(name))
             diff.index_differences = index_differences(source.indexes(name), target.indexes(name))
-        ttl = ttl_fields(target.indexes(name)) if in_target else []
+        # Either side's TTL indexes: the source's may expire what the target still holds, and back.
+        ttl = ttl_fields(
+            (source.indexes(name) if in_source else []) + (target.indexes(name) if in_target else [])
+        )
         _merge(
             source.documents(name) if in_source else iter(()),
             target.documents(name) if in_target else iter(()),
@@ -294,8 +288,12 @@ def _merge(source_docs, target_docs, diff: CollectionDiff, *, ttl, now, progress
             diff.target_documents += 1
         if order == 0:
             if source[1] != target[1]:
-                diff.different += 1
-                _note(diff.different_ids, document_id(source[1]))
+                if _expired(source[1], ttl, now) or _expired(target[1], ttl, now):
+                    diff.expired += 1
+                    _note(diff.expired_ids, document_id(source[1]))
+                else:
+                    diff.different += 1
+                    _note(diff.different_ids, document_id(source[1]))
         elif order < 0:
             if _expired(source[1], ttl, now):
                 diff.expired += 1
@@ -303,6 +301,9 @@ def _merge(source_docs, target_docs, diff: CollectionDiff, *, ttl, now, progress
             else:
                 diff.missing += 1
                 _note(diff.missing_ids, document_id(source[1]))
+        elif _expired(target[1], ttl, now):
+            diff.expired += 1
+            _note(diff.expired_ids, document_id(target[1]))
         else:
             diff.extra += 1
             _note(diff.extra_ids, document_id(target[1]))
@@ -314,15 +315,18 @@ def _merge(source_docs, target_docs, diff: CollectionDiff, *, ttl, now, progress
 
 
 def ttl_fields(indexes: list[dict]) -> list[tuple[str, float]]:
-    return [
-        (next(iter(index["key"])), float(index["expireAfterSeconds"]))
-        for index in indexes
-        if "expireAfterSeconds" in index and len(index["key"]) == 1
-    ]
+    """(field, seconds) of each TTL index among ``indexes``, once each."""
+    return sorted(
+        {
+            (next(iter(index["key"])), float(index["expireAfterSeconds"]))
+            for index in indexes
+            if "expireAfterSeconds" in index and len(index["key"]) == 1
+        }
+    )
 
 
 def _expired(raw: bytes, ttl, now: datetime) -> bool:
-    """Whether a TTL index of the target would already have removed the document ``raw``."""
+    """Whether a TTL index (``ttl``) would already have removed the document ``raw``: expired, on either side."""
     if not ttl:
         return False
     decoded = bson.decode(bytes(raw), DECODE)
@@ -431,7 +435,7 @@ def format_report(report: VerifyReport) -> str:
             ("missing in the target", diff.missing_ids),
             ("extra in the target", diff.extra_ids),
             ("different", diff.different_ids),
-            ("expired by TTL (not counted as missing)", diff.expired_ids),
+            ("expired by TTL on either side (not a difference)", diff.expired_ids),
         ):
             if ids:
                 details.append(f"  {diff.name}: {label}, first _ids: {', '.join(ids)}")
@@ -442,9 +446,7 @@ def format_report(report: VerifyReport) -> str:
     lines += [f"  [{item.status:^7}] {item.name}: {item.detail}" for item in report.invariants]
     lines += [
         "",
-        f"Not compared: {', '.join(report.excluded)} (the migration tools' own audit log)."
-        if report.excluded
-        else "Every collection compared.",
+        left_out_sentence(report.excluded, "compared"),
         f"{report.documents} source documents compared in {report.seconds:.1f}s.",
         "RESULT: IDENTICAL" if report.identical else "RESULT: DIFFERENCES FOUND",
     ]
@@ -453,80 +455,110 @@ def format_report(report: VerifyReport) -> str:
 
 def write_report_json(report: VerifyReport, path: Path) -> None:
     """The report as JSON, for scripts (``--json``)."""
-    Path(path).write_text(json.dumps(report.to_dict(), indent=2, default=str) + "\n")
+    with open_private(Path(path), "w") as stream:
+        stream.write(json.dumps(report.to_dict(), indent=2, default=str) + "\n")
 
 
 # -- verify_migration ------------------------------------------------------------------------------
-def verify_target(uri: str | None) -> str:
-    """The target's URI: ``--target-uri``, else ATLAS_MONGODB_URI; CommandError (exit 2) without one."""
-    uri = uri or settings.ATLAS_MONGODB_URI
-    if not uri:
-        raise cannot_run("No target: set ATLAS_MONGODB_URI or pass --target-uri.")
-    return uri
-
-
 def verify_run(
     *,
-    source_uri: str,
-    target_uri: str,
+    source_uri: str | None,
+    target_uri: str | None,
     db: str | None,
     target_db: str | None,
     dump: str | None,
     progress: Progress,
     audit: Audit,
+    announce: Callable[[str], object] = print,
+    json_path: str | None = None,
 ) -> VerifyReport:
-    """verify_migration: compare the target with the live source, or with ``dump``; counts into ``audit``.
+    """verify_migration: compare the target with the live source, or with ``dump``; recorded in the target.
 
-    Raises CommandError: exit 2 when the target (checked first: nothing else matters then) or
-    the source cannot be reached, or the comparison cannot be trusted; exit 1 for a damaged
-    dump or a source database without collections. Differences do not raise here: see
-    :func:`refuse_differences`.
+    Sides: the target is ``target_uri`` or ATLAS_MONGODB_URI, database ``target_db`` or
+    MONGODB_DB_NAME (the one the application will read); the source ``source_uri`` or
+    LOCAL_MONGODB_URI, database ``db`` or MONGODB_DB_NAME (with ``dump``: ``db`` or the dump's).
+    Never MONGODB_URI. ``announce`` is told first what the run reads, then the report (also
+    written to ``json_path``). Raises CommandError: exit 2 when a side is not named or cannot be
+    reached (the target is checked first), or the comparison cannot be trusted; exit 1 for the
+    same database on both sides, a damaged dump, a side that does not exist or holds no data, and,
+    after the report, for differences.
     """
-    target_client = client_for(target_uri, name="--target-uri")
+    target_uri, target_name = named_target(target_uri, option="--target-uri", command="verify_migration")
+    target_db = target_db or settings.MONGODB_DB_NAME
+    audit.target, audit.database = target_uri, target_db
+    if dump:
+        source_side = f"the dump {dump}"
+    else:
+        source_uri, source_name = named_source(source_uri, option="--source-uri", command="verify_migration")
+        source_db, source_label = db or settings.MONGODB_DB_NAME, redact(source_uri)
+        source_side = where(source_uri, source_db, source_name)
+        if same_database(source_uri, source_db, target_uri, target_db):
+            raise refuse(
+                f"The source and the target are the same database ({where(target_uri, target_db, target_name)}): "
+                "comparing it with itself proves nothing. Name the local source with --source-uri or "
+                "LOCAL_MONGODB_URI, and the Atlas target with --target-uri or ATLAS_MONGODB_URI."
+            )
+    audit.source = str(dump) if dump else source_uri
+    announce(
+        f"verify_migration: reads {source_side} and {where(target_uri, target_db, target_name)}; writes only "
+        "its audit record, in the target's database."
+    )
+    target_client = client_for(target_uri, name=target_name)
     clients = [target_client]
     try:
-        if dump:
+        with audit.recording(target_client[target_db], location=f"database {target_db} of the target"):
+            if not holds_data(target_client[target_db]):
+                raise refuse(
+                    f"The target database {target_db!r} on {redact(target_uri)} "
+                    f"{describe_emptiness(target_client[target_db])}: nothing to compare; check --target-db "
+                    "(default MONGODB_DB_NAME) and that the import ran."
+                )
+            if dump:
+                try:
+                    source = load_dump(Path(dump))
+                except DamagedDumpError as exc:
+                    raise refuse(f"Refused: {exc}") from None
+                source_db, source_label = db or source.db_name, str(dump)
+            else:
+                source_client = client_for(source_uri, name=source_name)
+                clients.append(source_client)
+                source = LiveSide(source_client[source_db])
+                if not holds_data(source.db):
+                    raise refuse(
+                        f"The source database {source_db!r} on {redact(source_uri)} "
+                        f"{describe_emptiness(source.db)}; check --db and {source_name}."
+                    )
             try:
-                source = load_dump(Path(dump))
+                report = verify(
+                    source,
+                    target_client[target_db],
+                    source_label=source_label,
+                    target_label=redact(target_uri),
+                    source_db=source_db,
+                    progress=progress,
+                )
             except DamagedDumpError as exc:
                 raise refuse(f"Refused: {exc}") from None
-            source_db, source_label = db or source.db_name, str(dump)
-        else:
-            source_db, source_label = db or settings.MONGODB_DB_NAME, redact(source_uri)
-            source_client = client_for(source_uri, name="--source-uri")
-            clients.append(source_client)
-            source = LiveSide(source_client[source_db], {AUDIT_COLLECTION})
-            if not source.names():
-                raise refuse(f"The source database {source_db!r} has no collections; check --db.")
-        target_name = target_db or source_db
-        audit.database = target_name
-        try:
-            report = verify(
-                source,
-                target_client[target_name],
-                source_label=source_label,
-                target_label=redact(target_uri),
-                source_db=source_db,
-                progress=progress,
-            )
-        except DamagedDumpError as exc:
-            raise refuse(f"Refused: {exc}") from None
-        except VerifyError as exc:
-            raise cannot_run(str(exc)) from None
+            except VerifyError as exc:
+                raise cannot_run(str(exc)) from None
+            audit.counts = {
+                c.name: {
+                    "source": c.source_documents,
+                    "target": c.target_documents,
+                    "missing": c.missing,
+                    "extra": c.extra,
+                    "different": c.different,
+                    "expired": c.expired,
+                }
+                for c in report.collections
+            }
+            if json_path:
+                write_report_json(report, json_path)
+            announce(format_report(report))
+            refuse_differences(report)
     finally:
         for client in clients:
             client.close()
-    audit.counts = {
-        c.name: {
-            "source": c.source_documents,
-            "target": c.target_documents,
-            "missing": c.missing,
-            "extra": c.extra,
-            "different": c.different,
-            "expired": c.expired,
-        }
-        for c in report.collections
-    }
     return report
 
 

@@ -37,6 +37,12 @@ def log_operation(description: str, *, started: float | None = None) -> None:
         connection.queries_log.append({"sql": description, "time": f"{seconds:.3f}"})
 
 
+def application_database():
+    """The application's database (``MONGODB_URI``, ``MONGODB_DB_NAME``) as a PyMongo Database,
+    through Django's own connection: the ORM's client, pool and options."""
+    return connections[DEFAULT_DB_ALIAS].database
+
+
 def mongo_call(collection: str, method: str, *args, **kwargs):
     """Call ``method`` on the raw collection, inside the current transaction if there is one."""
     connection = connections[DEFAULT_DB_ALIAS]

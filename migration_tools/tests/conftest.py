@@ -33,14 +33,13 @@ def migrate(export):
     return run
 
 
-def compare(source, target, *, exclude=frozenset(), **kwargs):
+def compare(source, target, **kwargs):
     """verify() between two MongoDatabase fixtures."""
     return verify(
-        LiveSide(source.db, set(exclude)),
+        LiveSide(source.db),
         target.db,
         source_label="source",
         target_label="target",
         source_db=source.name,
-        exclude=set(exclude),
         **kwargs,
     )

@@ -10,6 +10,7 @@ from django.core.management.base import CommandError
 from django.test import override_settings
 
 from migration_tools.models import MigrationRun
+from migration_tools.runs import AUDIT_COLLECTION
 from migration_tools.tests.factories import populate_awkward, populate_domain
 
 FAKE_USERINFO = "u:" + "sekret"  # a made-up login; assembled so no URI literal carries one
@@ -63,15 +64,27 @@ def test_export_import_verify_exit_zero_and_never_print_the_password(local_db, a
     if password:
         for _, stdout, stderr in outputs:
             assert password not in stdout + stderr
-    runs = list(MigrationRun.objects.order_by("started_at"))
+    # Export records in the application's database, import and verify in the target's.
+    runs = [MigrationRun.objects.get(), *_target_runs(atlas_db)]
     assert [(r.command, r.status, r.exit_code) for r in runs] == [
         ("export_local", "ok", 0),
         ("import_atlas", "ok", 0),
         ("verify_migration", "ok", 0),
     ]
     assert runs[0].counts["every.type"] == 1 and len(runs[0].checksums["every.type"]) == 64
+    assert runs[1].database == atlas_db.name and runs[1].counts["every.type"]["inserted"] == 1
     if password:
         assert all(password not in r.target + r.source + r.message for r in runs)
+    # Every command's first line names what it reads and writes.
+    assert outputs[0][1].startswith(f"export_local: reads database {local_db.name} on ")
+    assert outputs[1][1].startswith(f"import_atlas: reads the dump {dump_dir} (database {local_db.name}) ")
+    assert outputs[2][1].startswith(f"verify_migration: reads database {local_db.name} on ")
+
+
+def _target_runs(target):
+    """The MigrationRun records in a target's database, oldest first, read as the admin reads them."""
+    documents = target.db[AUDIT_COLLECTION].find({}, {"_id": 0}).sort("started_at", 1)
+    return [MigrationRun(**document) for document in documents]
 
 
 def test_import_without_a_target_cannot_run(tmp_path):
@@ -103,7 +116,8 @@ def test_damaged_dump_is_refused_with_exit_one_naming_the_file(local_db, atlas_d
         "import_atlas", "--from", str(tmp_path / "d"), "--uri", atlas_db.uri, "--db", atlas_db.name
     )
     assert code == 1 and "items.bson" in err and "nothing written" in err
-    assert atlas_db.db.list_collection_names() == []
+    assert atlas_db.db.list_collection_names() == [AUDIT_COLLECTION]
+    assert [(r.status, r.exit_code) for r in _target_runs(atlas_db)] == [("refused", 1)]
 
 
 def test_conflicts_exit_one_and_dry_run_says_so(local_db, atlas_db, tmp_path):
@@ -143,7 +157,9 @@ def test_verify_differences_exit_one_with_a_table(local_db, atlas_db, tmp_path):
     assert code == 1 and "DIFFERENCES FOUND" in out and "missing in the target, first _ids: 4" in out
     code, out, err = run("verify_migration", "--dump", str(tmp_path / "d"), *args)
     assert code == 1 and "missing in the target, first _ids: 4" in out
-    assert MigrationRun.objects.filter(command="verify_migration", status="refused").count() == 2
+    assert [(r.command, r.status) for r in _target_runs(atlas_db)][-2:] == [
+        ("verify_migration", "refused")
+    ] * 2
 
 
 def test_export_warns_about_domain_problems_and_refuses_a_used_folder(local_db, tmp_path):
@@ -159,11 +175,16 @@ def test_export_warns_about_domain_problems_and_refuses_a_used_folder(local_db, 
     assert code == 1 and "already holds a dump" in err
 
 
-def test_export_of_a_database_with_no_collections_is_refused(local_db, tmp_path):
-    code, _, err = run(
-        "export_local", "--out", str(tmp_path / "d"), "--uri", local_db.uri, "--db", local_db.name
-    )
-    assert code == 1 and "no collections" in err
+def test_export_of_a_database_that_does_not_exist_or_is_empty_is_refused(local_db, tmp_path):
+    args = ("export_local", "--out", str(tmp_path / "d"), "--uri", local_db.uri, "--db", local_db.name)
+    code, _, err = run(*args)
+    assert code == 1 and "does not exist: nothing to export" in err
+    # Empty collections, and the tools' own, are no data to export (issue 11, item 3).
+    local_db.db.create_collection("items")
+    local_db.db[AUDIT_COLLECTION].insert_one({"command": "export_local"})
+    code, _, err = run(*args)
+    assert code == 1 and "holds no documents: nothing to export" in err
+    assert not (tmp_path / "d").exists()
 
 
 @pytest.mark.embedded_only("needs the embedded server's user and a closed port")
@@ -215,10 +236,11 @@ def test_a_write_failure_midway_cannot_run_and_the_rerun_completes(local_db, atl
     run("export_local", "--out", str(tmp_path / "d"), "--uri", local_db.uri, "--db", local_db.name)
     target = local_db.client["test_quota_target"]
     local_db.client.drop_database("test_quota_target")
+    # The first insert is the audit record's: a warning with its reason, never a failure.
     local_db.client.admin.command(
         "configureFailPoint",
         "failCommand",
-        mode={"times": 1},
+        mode={"times": 2},
         data={"failCommands": ["insert"], "errorCode": 8000},
     )
     try:
@@ -233,6 +255,10 @@ def test_a_write_failure_midway_cannot_run_and_the_rerun_completes(local_db, atl
         )
         code, _, err = run(*args)
         assert code == 2, err
+        assert (
+            "warning: the audit record (MigrationRun) in database test_quota_target of the target was not "
+            "written: atlas: Atlas refused the operation (AtlasError 8000" in err
+        )
         code, out, err = run(*args, "--no-snapshot")
         assert code == 0, err
         assert target["items"].count_documents({}) == 50
@@ -268,7 +294,15 @@ def test_export_selected_collections_gzip_and_restore_a_rollback_snapshot(local_
     code, out, err = run("import_atlas", "--from", str(snapshot), *args, "--drop", "--yes", "--no-snapshot")
     assert code == 0, err
     assert list(atlas_db.db["a"].find()) == [{"_id": 99, "before": True}]
-    code, out, err = run("verify_migration", "--dump", str(snapshot), "--target-uri", atlas_db.uri)
+    code, out, err = run(
+        "verify_migration",
+        "--dump",
+        str(snapshot),
+        "--target-uri",
+        atlas_db.uri,
+        "--target-db",
+        atlas_db.name,
+    )
     assert "collection not in the source" in out  # "c" came with the import, not with the snapshot
 
 

@@ -1,13 +1,11 @@
 """import: checked before the first write, idempotent, never overwriting, honest dry run."""
 
-import json
-
 import bson
 import pytest
 
 from migration_tools.bsonfiles import DamagedDumpError
 from migration_tools.dump import load_dump
-from migration_tools.restore import ImportRefused, format_import_report, import_dump
+from migration_tools.restore import format_import_report, import_dump
 from migration_tools.tests.conftest import compare
 from migration_tools.tests.factories import populate_awkward, rewrite_bson_file
 from migration_tools.verify import format_report
@@ -131,52 +129,82 @@ def test_dry_run_reports_exactly_and_writes_nothing(local_db, atlas_db, export):
     }
 
 
-def test_rollback_snapshot_of_a_non_empty_target(local_db, atlas_db, export):
-    local_db.db["items"].insert_many([{"_id": n} for n in range(5)])
-    out = export(local_db)
-    atlas_db.db["previous"].insert_many([{"_id": n, "old": True} for n in range(3)])
-    snapshot = out.parent / "rollback"
-    report = _import(out, atlas_db, snapshot_dir=snapshot)
-    assert report.snapshot_dir == str(snapshot)
-    manifest = json.loads((snapshot / "manifest.json").read_text())
-    assert manifest["collections"]["previous"]["documents"] == 3
-    assert "items" not in manifest["collections"]
-
-
-def test_an_empty_target_gets_a_marker_not_a_snapshot(local_db, atlas_db, export):
-    local_db.db["items"].insert_one({"_id": 1})
-    out = export(local_db)
-    report = _import(out, atlas_db, snapshot_dir=out.parent / "rollback")
-    assert report.target_was_empty and report.snapshot_dir == str(out.parent / "rollback")
-    marker = json.loads((out.parent / "rollback" / "manifest.json").read_text())
-    assert marker["target_was_empty"] is True and marker["collections"] == {}
-    text = format_import_report(report, seconds=0.1, verbosity=1, target="mongodb://***@host/")
-    assert "dropping the collections it created" in text
-
-
-def test_a_rerun_after_importing_into_an_empty_target_keeps_it_marked_empty(local_db, atlas_db, export):
-    local_db.db["items"].insert_many([{"_id": n} for n in range(5)])
-    out = export(local_db)
-    first = _import(
-        out, atlas_db, snapshot_dir=out.parent / f"{out.name}-rollback-{atlas_db.name}-20261129T230000Z"
-    )
-    atlas_db.db["items"].delete_many({"_id": {"$gte": 3}})  # as if the first run had died midway
-    later = out.parent / f"{out.name}-rollback-{atlas_db.name}-20261129T231500Z"
-    again = _import(out, atlas_db, snapshot_dir=later)
-    assert again.snapshot_reused and again.target_was_empty and again.snapshot_dir == first.snapshot_dir
-    assert not later.exists()  # the half-imported target was not taken for the state to roll back to
-    assert atlas_db.db["items"].count_documents({}) == 5
-
-
 def test_drop_replaces_the_dump_collections_only(local_db, atlas_db, export):
     local_db.db["items"].insert_many([{"_id": n} for n in range(5)])
     out = export(local_db)
     atlas_db.db["items"].insert_one({"_id": 1, "stale": True})
     atlas_db.db["unrelated"].insert_one({"_id": 1})
     report = _import(out, atlas_db, drop=True)
-    assert report.conflicts == 0 and report.collections[0].dropped
+    item = report.collections[0]
+    assert report.conflicts == 0 and item.replaced and (item.deleted, item.inserted) == (1, 5)
     assert atlas_db.db["unrelated"].count_documents({}) == 1
     assert compare(local_db, atlas_db).collections[0].identical
+
+
+def _restore_case(local_db, atlas_db, export):
+    """A target that holds the dump, then a bad second import: documents changed, added, an index."""
+    local_db.db["items"].insert_many([{"_id": n, "v": n} for n in range(300)])
+    local_db.db["items"].create_index("v", name="v_idx")
+    out = export(local_db)
+    _import(out, atlas_db)
+    atlas_db.db["items"].update_many({"_id": {"$lt": 7}}, {"$set": {"v": "changed"}})
+    atlas_db.db["items"].insert_many([{"_id": f"new{n}", "v": -n} for n in range(4)])
+    atlas_db.db["items"].create_index("w", unique=True, sparse=True, name="w_unique")
+    return out
+
+
+def test_drop_writes_only_what_differs_and_leaves_the_rest_in_place(local_db, atlas_db, export):
+    out = _restore_case(local_db, atlas_db, export)
+    before = {doc["_id"] for doc in atlas_db.db["items"].find({"_id": {"$gte": 7, "$lt": 300}}, {"_id": 1})}
+    report = _import(out, atlas_db, drop=True)
+    item = report.collections[0]
+    assert (item.deleted, item.inserted, item.identical, item.conflicts) == (11, 7, 293, 0)
+    assert item.replaced and not item.dropped and item.indexes_dropped == ["w_unique"]
+    assert {
+        doc["_id"] for doc in atlas_db.db["items"].find({"_id": {"$gte": 7, "$lt": 300}}, {"_id": 1})
+    } == before
+    result = compare(local_db, atlas_db)
+    assert result.identical, format_report(result)
+    text = format_import_report(report, seconds=1, verbosity=1, target="t")
+    assert "replaced in place: 11 deleted (not in the dump as they are); dropped indexes: w_unique" in text
+    assert "7 documents inserted, 293 already identical, 11 deleted by --drop, 0 conflicts" in text
+
+
+def test_drop_dry_run_counts_exactly_and_writes_nothing(local_db, atlas_db, export):
+    out = _restore_case(local_db, atlas_db, export)
+    before = sorted(atlas_db.db["items"].find(), key=repr)
+    report = _import(out, atlas_db, drop=True, dry_run=True)
+    item = report.collections[0]
+    assert (item.deleted, item.inserted, item.identical, item.indexes_dropped) == (11, 7, 293, ["w_unique"])
+    assert sorted(atlas_db.db["items"].find(), key=repr) == before
+    assert "would be deleted" in format_import_report(report, seconds=1, verbosity=1, target="t")
+
+
+def test_drop_of_a_collection_with_other_options_drops_it_and_creates_it_again(local_db, atlas_db, export):
+    local_db.db.create_collection("validated", validator={"name": {"$type": "string"}})
+    local_db.db["validated"].insert_one({"_id": 1, "name": "a"})
+    out = export(local_db)
+    atlas_db.db.create_collection("validated")
+    atlas_db.db["validated"].insert_one({"_id": 1, "name": "a"})
+    report = _import(out, atlas_db, drop=True)
+    item = report.collections[0]
+    assert item.dropped and item.created and not item.replaced and report.conflicts == 0
+    assert compare(local_db, atlas_db).identical
+
+
+def test_the_tools_own_collections_in_a_dump_are_never_imported(local_db, atlas_db, export):
+    local_db.db["items"].insert_one({"_id": 1})
+    out = export(local_db)
+    # An old snapshot, or a mongodump of the whole database, may hold them.
+    rewrite_bson_file(
+        out / local_db.name / "migration_tools_migrationrun.bson", [{"_id": 1, "command": "old"}]
+    )
+    (out / "manifest.json").unlink()
+    atlas_db.db["migration_tools_migrationrun"].insert_one({"_id": 1, "command": "live"})
+    report = _import(out, atlas_db, drop=True)
+    assert report.not_imported == ["migration_tools_migrationrun"]
+    assert [c.name for c in report.collections] == ["items"]
+    assert list(atlas_db.db["migration_tools_migrationrun"].find()) == [{"_id": 1, "command": "live"}]
 
 
 def test_indexes_only_recreates_missing_and_different_indexes(local_db, atlas_db, export):
@@ -247,30 +275,3 @@ def test_other_collection_options_in_the_target_are_a_conflict(local_db, atlas_d
     assert report.collections[0].option_differences[0].startswith("validator:")
     assert report.conflicts == 1
     assert next(atlas_db.db.list_collections(filter={"name": "validated"}))["options"] == {}
-
-
-def test_a_rerun_keeps_the_first_runs_snapshot(local_db, atlas_db, export):
-    local_db.db["items"].insert_many([{"_id": n} for n in range(5)])
-    out = export(local_db)
-    atlas_db.db["previous"].insert_one({"_id": 1})
-    first = _import(
-        out, atlas_db, snapshot_dir=out.parent / f"{out.name}-rollback-{atlas_db.name}-20261129T230000Z"
-    )
-    assert not first.snapshot_reused
-    later = out.parent / f"{out.name}-rollback-{atlas_db.name}-20261129T231500Z"
-    again = _import(out, atlas_db, snapshot_dir=later)
-    assert again.snapshot_reused and again.snapshot_dir == first.snapshot_dir
-    assert not later.exists()
-    manifest = json.loads((out.parent / first.snapshot_dir / "manifest.json").read_text())
-    assert set(manifest["collections"]) == {"previous"}
-
-
-def test_a_snapshot_folder_holding_something_else_is_refused(local_db, atlas_db, export, tmp_path):
-    local_db.db["items"].insert_one({"_id": 1})
-    out = export(local_db)
-    atlas_db.db["previous"].insert_one({"_id": 1})
-    (tmp_path / "busy").mkdir()
-    (tmp_path / "busy" / "notes.txt").write_text("mine")
-    with pytest.raises(ImportRefused, match="busy"):
-        _import(out, atlas_db, snapshot_dir=tmp_path / "busy")
-    assert "items" not in atlas_db.db.list_collection_names()

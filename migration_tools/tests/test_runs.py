@@ -10,12 +10,20 @@ from migration_tools.progress import Progress
 from migration_tools.restore import (
     ImportReport,
     import_run,
-    import_target,
     refuse_conflicts,
     refuse_local_source_as_target,
 )
-from migration_tools.runs import EXIT_CANNOT_RUN, EXIT_INTERRUPTED, EXIT_REFUSED, Audit, server_key
-from migration_tools.verify import VerifyReport, refuse_differences, verify_run, verify_target
+from migration_tools.runs import (
+    AUDIT_COLLECTION,
+    EXIT_CANNOT_RUN,
+    EXIT_INTERRUPTED,
+    EXIT_REFUSED,
+    Audit,
+    named_uri,
+    same_database,
+    server_key,
+)
+from migration_tools.verify import VerifyReport, refuse_differences, verify_run
 
 pytestmark = pytest.mark.django_db
 
@@ -26,19 +34,37 @@ def test_the_exit_codes_scripts_rely_on():
 
 def test_server_key_tells_the_same_server_behind_other_spellings():
     assert server_key("mongodb://localhost/") == server_key("mongodb://127.0.0.1:27017/app")
+    assert server_key("mongodb://[::1]:27017/?directConnection=true") == server_key("mongodb://localhost/")
     assert server_key("mongodb://a.example.com,b.example.com:27018/") == frozenset(
         {"a.example.com:27017", "b.example.com:27018"}
     )
     assert server_key("http://nope") == frozenset()
 
 
-def test_import_never_falls_back_to_the_applications_database():
-    assert import_target("mongodb://atlas.example.com/") == ("mongodb://atlas.example.com/", "--uri")
+def test_same_database_needs_the_same_server_and_the_same_name():
+    assert same_database(
+        "mongodb://localhost/", "studymaster", "mongodb://127.0.0.1:27017/?tls=false", "studymaster"
+    )
+    assert not same_database("mongodb://localhost/", "studymaster", "mongodb://localhost/", "other")
+    assert not same_database(
+        "mongodb://localhost/", "studymaster", "mongodb://atlas.example.com/", "studymaster"
+    )
+    assert not same_database("http://nope", "studymaster", "http://nope", "studymaster")
+
+
+def test_a_side_is_named_or_the_command_cannot_run():
+    named = {"option": "--uri", "variable": "ATLAS_MONGODB_URI", "role": "target", "command": "import_atlas"}
+    assert named_uri("mongodb://atlas.example.com/", **named) == ("mongodb://atlas.example.com/", "--uri")
     with override_settings(ATLAS_MONGODB_URI="mongodb://atlas.example.com/"):
-        assert import_target(None) == ("mongodb://atlas.example.com/", "ATLAS_MONGODB_URI")
-    with override_settings(ATLAS_MONGODB_URI=""), pytest.raises(CommandError) as refused:
-        import_target(None)
-    assert refused.value.returncode == EXIT_CANNOT_RUN and "never falls back" in str(refused.value)
+        assert named_uri(None, **named) == ("mongodb://atlas.example.com/", "ATLAS_MONGODB_URI")
+    with (
+        override_settings(ATLAS_MONGODB_URI="", MONGODB_URI="mongodb://app.example.com/"),
+        pytest.raises(CommandError) as refused,
+    ):
+        named_uri(None, **named)
+    assert refused.value.returncode == EXIT_CANNOT_RUN and "never falls back to MONGODB_URI" in str(
+        refused.value
+    )
 
 
 @override_settings(LOCAL_MONGODB_URI="mongodb://localhost:27017/", MONGODB_DB_NAME="studymaster")
@@ -53,47 +79,58 @@ def test_the_local_source_is_refused_as_the_target():
 def test_conflicts_and_differences_are_exit_one():
     refuse_conflicts(ImportReport(dump_db="d", target_db="t", checksums_checked=True))
     refuse_differences(VerifyReport(source="s", target="t", source_db="d", target_db="t", excluded=[]))
-    with override_settings(ATLAS_MONGODB_URI=""), pytest.raises(CommandError) as refused:
-        verify_target(None)
-    assert refused.value.returncode == EXIT_CANNOT_RUN
 
 
 def _import_run(**options):
     """import_run with the options import_atlas passes by default."""
-    defaults = {"uri_name": "--uri", "db": None, "drop": False, "yes": False, "dry_run": False}
+    defaults = {"db": None, "drop": False, "yes": False, "dry_run": False, "announce": lambda line: None}
     defaults.update(no_snapshot=True, snapshot_dir=None, indexes_only=False, progress=Progress(), warn=print)
     return import_run(**{**defaults, **options})
 
 
-def test_export_import_verify_record_their_counts_in_the_audit(local_db, atlas_db, tmp_path):
+def test_export_import_verify_record_their_runs_where_they_belong(local_db, atlas_db, tmp_path):
     local_db.db["items"].insert_many([{"_id": n} for n in range(3)])
     out = str(tmp_path / "dump")
     audit = Audit("export_local", warn=print)
+    lines = []
     export = export_run(
         out=out,
         uri=local_db.uri,
-        uri_name="--uri",
         db_name=local_db.name,
         collections=None,
         compress=False,
         progress=Progress(),
         audit=audit,
+        announce=lines.append,
     )
+    assert lines[0].startswith(f"export_local: reads database {local_db.name} on ") and "(--uri)" in lines[0]
     assert audit.counts == {"items": 3} and len(audit.checksums["items"]) == 64
     assert format_export_collections(export) == [f"  {'items':<40} {3:>9} documents  {export.size} B"]
     assert format_export_summary(export).startswith(
         f"Exported 3 documents ({export.size} B) in 1 collections"
     )
+    # Export records in the application's database; never in the source it read.
+    assert MigrationRun.objects.get().command == "export_local"
+    assert AUDIT_COLLECTION not in local_db.db.list_collection_names()
 
-    warnings = []
+    warnings, lines = [], []
     audit = Audit("import_atlas")
     run = _import_run(
-        from_dir=tmp_path / "dump", uri=atlas_db.uri, db=atlas_db.name, audit=audit, warn=warnings.append
+        from_dir=tmp_path / "dump",
+        uri=atlas_db.uri,
+        db=atlas_db.name,
+        audit=audit,
+        warn=warnings.append,
+        announce=lines.append,
     )
     assert (run.report.inserted, audit.database, warnings) == (3, atlas_db.name, [])
-    assert audit.counts == {"items": {"inserted": 3, "identical": 0, "conflicts": 0}}
+    assert audit.counts == {"items": {"inserted": 3, "identical": 0, "conflicts": 0, "deleted": 0}}
+    assert lines[0] == (
+        f"import_atlas: reads the dump {tmp_path / 'dump'} (database {local_db.name}) and writes database "
+        f"{atlas_db.name} on {audit_uri(atlas_db.uri)} (--uri), where its audit record goes too."
+    )
 
-    audit = Audit("verify_migration")
+    audit, lines = Audit("verify_migration"), []
     report = verify_run(
         source_uri=local_db.uri,
         target_uri=atlas_db.uri,
@@ -102,9 +139,27 @@ def test_export_import_verify_record_their_counts_in_the_audit(local_db, atlas_d
         dump=None,
         progress=Progress(),
         audit=audit,
+        announce=lines.append,
     )
     assert report.identical and audit.counts["items"]["target"] == 3
-    assert not MigrationRun.objects.exists()  # the library fills the record; the command writes it
+    assert lines[0].startswith("verify_migration: reads database ") and lines[-1].endswith(
+        "RESULT: IDENTICAL"
+    )
+    # Import and verify record in the target's database, where they hold rights.
+    records = list(
+        atlas_db.db[AUDIT_COLLECTION].find({}, {"_id": 0, "command": 1, "status": 1, "exit_code": 1})
+    )
+    assert records == [
+        {"command": "import_atlas", "status": "ok", "exit_code": 0},
+        {"command": "verify_migration", "status": "ok", "exit_code": 0},
+    ]
+    assert MigrationRun.objects.count() == 1
+
+
+def audit_uri(uri):
+    from studymaster.mongo import redact
+
+    return redact(uri)
 
 
 def test_drop_without_yes_is_refused_before_anything_is_read(tmp_path):

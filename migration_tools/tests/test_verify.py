@@ -6,7 +6,8 @@ import bson
 import pytest
 from bson import SON, Int64
 
-from migration_tools.dump import AUDIT_COLLECTION, load_dump
+from migration_tools.dump import load_dump
+from migration_tools.runs import AUDIT_COLLECTION
 from migration_tools.tests.conftest import compare
 from migration_tools.tests.factories import populate_awkward, populate_domain, rewrite_bson_file
 from migration_tools.verify import LiveSide, format_report, verify
@@ -99,19 +100,22 @@ def test_report_names_the_first_ids_and_counts(local_db, atlas_db, migrate):
     assert report.to_dict()["collections"][0]["missing"] == 10
 
 
-def test_audit_collection_is_left_out_and_said_so(local_db, atlas_db, migrate):
+def test_the_tools_own_collections_are_left_out_on_both_sides_and_said_so(local_db, atlas_db, migrate):
     local_db.db["items"].insert_one({"_id": 1})
+    local_db.db["migration_tools_maintenance"].insert_one({"_id": "maintenance", "level": "on"})
     migrate(local_db, atlas_db)
     atlas_db.db[AUDIT_COLLECTION].insert_one({"command": "import_atlas"})
+    atlas_db.db["migration_tools_syncstate"].insert_one({"_id": "state"})
     report = verify(
-        LiveSide(local_db.db, {AUDIT_COLLECTION}),
-        atlas_db.db,
-        source_label="s",
-        target_label="t",
-        source_db=local_db.name,
+        LiveSide(local_db.db), atlas_db.db, source_label="s", target_label="t", source_db=local_db.name
     )
-    assert report.identical
-    assert AUDIT_COLLECTION in format_report(report)
+    assert report.identical, format_report(report)
+    assert [c.name for c in report.collections] == ["items"]
+    assert report.excluded == ["migration_tools_maintenance", AUDIT_COLLECTION, "migration_tools_syncstate"]
+    assert (
+        "Never compared: the migration tools' own collections (migration_tools_*): migration_tools_maintenance, "
+        "migration_tools_migrationrun, migration_tools_syncstate." in format_report(report)
+    )
 
 
 def test_ttl_expired_documents_are_reported_as_expired_not_missing(local_db, atlas_db, migrate):
@@ -127,6 +131,56 @@ def test_ttl_expired_documents_are_reported_as_expired_not_missing(local_db, atl
     diff = report.collections[0]
     assert (diff.missing, diff.expired, diff.expired_ids) == (0, 1, ["1"])
     assert report.identical
+
+
+def _throttle_counters(db, *, expires_at):
+    """Two documents shaped like accounts_throttlecounter's, with its TTL index (expireAfterSeconds=0)."""
+    db["accounts_throttlecounter"].insert_many(
+        [{"_id": n, "key": f"login:{n}", "count": 1, "expires_at": expires_at} for n in (1, 2)]
+    )
+    db["accounts_throttlecounter"].create_index("expires_at", expireAfterSeconds=0, name="expires_at_ttl")
+
+
+def test_documents_expired_on_the_source_after_the_export_are_expired_not_extra(local_db, atlas_db, migrate):
+    """Issue 11, item 2: exported, then expired on the source; the target's TTL monitor has not run yet."""
+    local_db.db["items"].insert_one({"_id": 1})
+    soon = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=30)
+    _throttle_counters(local_db.db, expires_at=soon)
+    dump, _ = migrate(local_db, atlas_db)
+    # Before they expire, a target holding documents the source lost differs: two extra documents.
+    local_db.db["accounts_throttlecounter"].delete_many({})  # what the source's TTL monitor does
+    report = compare(local_db, atlas_db, now=soon - datetime.timedelta(seconds=10))
+    assert not report.identical and report.collections[0].extra == 2
+    later = soon + datetime.timedelta(seconds=1)
+    report = compare(local_db, atlas_db, now=later)
+    diff = report.collections[0]
+    assert (diff.source_documents, diff.target_documents, diff.extra, diff.expired) == (0, 2, 0, 2)
+    assert report.identical, format_report(report)
+    assert "expired by TTL on either side (not a difference), first _ids: 1, 2" in format_report(report)
+    # --dump mode, once the target's monitor has run too: the dump's own metadata knows the TTL.
+    atlas_db.db["accounts_throttlecounter"].drop_indexes()
+    atlas_db.db["accounts_throttlecounter"].delete_many({})
+    report = verify(
+        load_dump(dump), atlas_db.db, source_label="d", target_label="t", source_db="d", now=later
+    )
+    diff = report.collections[0]
+    assert (diff.source_documents, diff.missing, diff.expired) == (2, 0, 2), format_report(report)
+    assert diff.index_differences == ["index expires_at_ttl missing in the target"]
+
+
+def test_a_ttl_index_on_either_side_counts_and_a_changed_expired_document_is_no_difference(
+    local_db, atlas_db, migrate
+):
+    past = datetime.datetime(2001, 1, 1, tzinfo=datetime.UTC)
+    local_db.db["sessions"].insert_many([{"_id": n, "seen": past, "n": n} for n in range(3)])
+    migrate(local_db, atlas_db)
+    # Only the target has the TTL index; the source's copy changed after the export.
+    atlas_db.db["sessions"].create_index("seen", expireAfterSeconds=60, name="seen_ttl")
+    local_db.db["sessions"].update_one({"_id": 0}, {"$set": {"n": 99}})
+    report = compare(local_db, atlas_db)
+    diff = report.collections[0]
+    assert (diff.different, diff.expired) == (0, 1)
+    assert diff.index_differences == ["index seen_ttl not in the source"]  # the index itself still counts
 
 
 def test_domain_invariants_hold_after_a_clean_copy(local_db, atlas_db, migrate):

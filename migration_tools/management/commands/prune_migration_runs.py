@@ -1,16 +1,16 @@
 import datetime
 
-from django.core.management.base import CommandError
 from django.utils import timezone
-from pymongo.errors import PyMongoError
 
 from migration_tools.models import MigrationRun
-from migration_tools.runs import MigrationCommand
-from studymaster.errors import command_error
+from migration_tools.runs import MigrationCommand, application_audit_location, refuse
 
 
 class Command(MigrationCommand):
-    help = "Delete finished migration audit records (MigrationRun) older than --days. Keeps running ones."
+    help = (
+        "Delete finished migration audit records (MigrationRun) older than --days from the application's "
+        "database. Keeps running ones. Exit 0 done, 1 refused, 2 cannot run."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument(
@@ -20,20 +20,17 @@ class Command(MigrationCommand):
             "--dry-run", action="store_true", help="Count what would be deleted; delete nothing."
         )
 
-    def handle(self, *args, days: int, dry_run: bool, **options):
+    def handle(self, *args, days: int, dry_run: bool, verbosity: int, **options):
         if days < 1:
-            raise CommandError("--days must be at least 1.", returncode=1)
+            raise refuse("--days must be at least 1.")
+        if verbosity >= 1:
+            self.stdout.write(f"prune_migration_runs: reads and writes {application_audit_location()}.")
         cutoff = timezone.now() - datetime.timedelta(days=days)
         old_runs = MigrationRun.objects.filter(started_at__lt=cutoff).exclude(
             status=MigrationRun.Status.RUNNING
         )
-        try:
-            if dry_run:
-                self.stdout.write(
-                    f"{old_runs.count()} audit records older than {days} days would be deleted."
-                )
-                return
-            deleted, _ = old_runs.delete()
-        except PyMongoError as exc:
-            raise command_error(exc) from None
+        if dry_run:
+            self.stdout.write(f"{old_runs.count()} audit records older than {days} days would be deleted.")
+            return
+        deleted, _ = old_runs.delete()
         self.stdout.write(f"Deleted {deleted} audit records older than {days} days.")
