@@ -3,6 +3,9 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# These targets never read a developer's .env (docs/configuration.md): what they test, show and
+# measure is the same on every machine.
+export STUDYMASTER_ENV_FILE :=
 
 .PHONY: demo test venv lint check bench load
 

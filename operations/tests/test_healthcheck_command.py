@@ -70,3 +70,46 @@ def test_unknown_parts_say_why():
         "storage: 3.0 MB of 512 MB (1%)",
         "connections: unknown: serverStatus refused (authorization)",
     ]
+
+
+def _manage(*args, **env):
+    """(exit code, stdout, stderr) of manage.py in its own process: what an operator sees."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=root,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "studymaster.settings.test", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return result.returncode, result.stdout, result.stderr
+
+
+def test_a_cluster_name_dns_does_not_know_is_one_line_and_exit_2_naming_where_it_came_from():
+    """Issue 11, item 7: no traceback; a .invalid name never reaches any outside server."""
+    uri = "mongodb+srv://u:" + "p4ss@cluster0.abcde.invalid/"
+    code, out, err = _manage("healthcheck", "--uri", uri)
+    assert code == 2, err
+    assert err.startswith("CommandError: dns: The cluster's DNS SRV record could not be resolved")
+    assert "host name in --uri" in err and "p4ss" not in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    code, out, err = _manage("healthcheck", MONGODB_URI=uri)
+    assert code == 2 and "host name in MONGODB_URI" in err
+
+
+@pytest.mark.embedded_only("needs a local port where nothing listens")
+def test_prune_migration_runs_with_the_database_down_is_one_line_and_exit_2():
+    code, out, err = _manage(
+        "prune_migration_runs",
+        MONGODB_URI=f"mongodb://127.0.0.1:{free_port()}/",
+        MONGODB_SERVER_SELECTION_TIMEOUT_MS="300",
+    )
+    assert code == 2, err
+    assert err.startswith("CommandError: unreachable: No MongoDB server answered")
+    assert len(err.strip().splitlines()) == 1

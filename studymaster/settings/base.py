@@ -2,7 +2,9 @@
 
 dev.py, test.py and prod.py set the defaults of their stage and then call
 :func:`configure` with them; nothing else in the project reads ``os.environ``
-for application settings.
+for application settings. ``configure`` first reads ``.env`` at the project root, when there is
+one, into the environment (variables already set win); the test stage never does, so a
+developer's file cannot change what the suite tests.
 """
 
 from datetime import timedelta
@@ -12,13 +14,29 @@ import environ
 from corsheaders.defaults import default_headers
 from django.core.exceptions import ImproperlyConfigured
 
-from studymaster.mongo import client_options, parse_uri
+from studymaster.mongo import client_options, parse_uri  # noqa: F401 - prod.py uses parse_uri
 from studymaster.observability import mongo_event_listeners
 from studymaster.ratelimit import parse_rate
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 env = environ.Env()
+# The file configure() reads: .env at the project root unless this names another; empty: none
+# (the Makefile's targets and the test suite set it empty).
+DOTENV_VARIABLE = "STUDYMASTER_ENV_FILE"
+
+
+def read_dotenv() -> Path | None:
+    """Load the ``.env`` file into the environment without overriding what is already set.
+
+    Returns the file read, or None. A missing file is not an error: a deployment's variables come
+    from its platform.
+    """
+    path = env.str(DOTENV_VARIABLE, default=str(BASE_DIR / ".env"))
+    if not path or not Path(path).is_file():
+        return None
+    environ.Env.read_env(path, overwrite=False)
+    return Path(path)
 
 
 def _read(name, cast, default):
@@ -87,22 +105,25 @@ def read_count(name, default):
     return value
 
 
-def configure(namespace, *, debug, secret_key, mongodb_uri, allowed_hosts):
+def configure(namespace, *, debug, secret_key, mongodb_uri, allowed_hosts, dotenv=True):
     """Fill ``namespace`` (a settings module's globals) from the environment.
 
     Each keyword is the stage's default; ``environ.Env.NOTSET`` makes the variable required.
+    ``dotenv``: read ``.env`` first (:func:`read_dotenv`); the test stage passes False.
     """
+    if dotenv:
+        read_dotenv()
     DEBUG = read_bool("DJANGO_DEBUG", debug)
     MONGODB_URI = _read("MONGODB_URI", env.str, mongodb_uri)
     MONGODB_DB_NAME = _read("MONGODB_DB_NAME", env.str, "studymaster")
     MONGODB_MAX_POOL_SIZE = read_positive_int("MONGODB_MAX_POOL_SIZE", 10)
     MONGODB_SERVER_SELECTION_TIMEOUT_MS = read_positive_int("MONGODB_SERVER_SELECTION_TIMEOUT_MS", 5000)
     MONGODB_CONNECT_TIMEOUT_MS = read_positive_int("MONGODB_CONNECT_TIMEOUT_MS", 5000)
-    LOCAL_MONGODB_URI = _read("LOCAL_MONGODB_URI", env.str, "") or MONGODB_URI
+    # The migration commands' sides: no default, no fallback to MONGODB_URI (a side is always
+    # named). Checked when a command uses them, naming the variable, so that a mistake in one
+    # never stops the application itself from starting.
+    LOCAL_MONGODB_URI = _read("LOCAL_MONGODB_URI", env.str, "")
     ATLAS_MONGODB_URI = _read("ATLAS_MONGODB_URI", env.str, "")
-    parse_uri(LOCAL_MONGODB_URI, name="LOCAL_MONGODB_URI")
-    if ATLAS_MONGODB_URI:
-        parse_uri(ATLAS_MONGODB_URI, name="ATLAS_MONGODB_URI")
     PROMETHEUS_MULTIPROC_DIR = _read("PROMETHEUS_MULTIPROC_DIR", env.str, "")
     if PROMETHEUS_MULTIPROC_DIR and not Path(PROMETHEUS_MULTIPROC_DIR).is_dir():
         raise ImproperlyConfigured(

@@ -33,12 +33,20 @@ SETTING_VARIABLES = [
 ]
 
 
-def load_settings(**overrides):
-    """Import the settings in a fresh interpreter; return (exit code, output)."""
+def load_settings(*, show=(), **overrides):
+    """Import the settings in a fresh interpreter; return (exit code, output).
+
+    ``show``: settings to print, one ``NAME=repr(value)`` line each, after ``SETTINGS OK``.
+    """
     env = {k: v for k, v in os.environ.items() if k not in SETTING_VARIABLES}
     env.update({k: v for k, v in overrides.items() if v is not None})
+    printed = "".join(f"; print({name!r} + '=' + repr(settings.{name}))" for name in show)
     result = subprocess.run(
-        [sys.executable, "-c", "import django; django.setup(); print('SETTINGS OK')"],
+        [
+            sys.executable,
+            "-c",
+            f"import django; django.setup(); from django.conf import settings; print('SETTINGS OK'){printed}",
+        ],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -94,14 +102,6 @@ def test_production_settings_load_with_a_complete_environment():
             "MONGODB_SERVER_SELECTION_TIMEOUT_MS must be a positive",
         ),
         ({"MONGODB_CONNECT_TIMEOUT_MS": "soon"}, "MONGODB_CONNECT_TIMEOUT_MS has a value"),
-        (
-            {"LOCAL_MONGODB_URI": f"mysql://root:{PASSWORD}@localhost/"},
-            "LOCAL_MONGODB_URI has the scheme 'mysql'",
-        ),
-        (
-            {"ATLAS_MONGODB_URI": f"mongodb+srv://app:{PASSWORD}@c.example.mongodb.net:1/"},
-            "ATLAS_MONGODB_URI: a mongodb+srv",
-        ),
     ],
 )
 def test_bad_configuration_stops_startup_and_names_the_variable(overrides, expected):
@@ -191,3 +191,98 @@ def test_other_commands_may_use_a_remote_database_in_development():
     )
     assert code == 0, output
     assert "System check identified no issues" in output
+
+
+def test_the_migration_uris_are_checked_when_a_command_uses_them_not_at_startup(tmp_path):
+    """Issue 11, item 7: a malformed ATLAS_MONGODB_URI stops neither the application nor manage.py."""
+    bad = {
+        "LOCAL_MONGODB_URI": f"mysql://root:{PASSWORD}@localhost/",
+        "ATLAS_MONGODB_URI": f"mongodb+srv://app:{PASSWORD}@x@c.example.mongodb.net/",
+    }
+    code, output = load_settings(**{**PROD_ENV, **bad})
+    assert code == 0, output
+    env = {k: v for k, v in os.environ.items() if k not in SETTING_VARIABLES}
+    for command, expected in (
+        (
+            ["import_atlas", "--from", str(tmp_path)],
+            "ATLAS_MONGODB_URI: the password holds a reserved character",
+        ),
+        (["export_local", "--out", str(tmp_path / "d")], "LOCAL_MONGODB_URI has the scheme 'mysql'"),
+    ):
+        result = subprocess.run(
+            [sys.executable, "manage.py", *command],
+            cwd=ROOT,
+            env={**env, **bad},
+            capture_output=True,
+            text=True,
+        )
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.strip() == f"CommandError: {expected}" + result.stderr.strip().split(expected)[1]
+        assert "Traceback" not in result.stderr and PASSWORD not in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_malformed_application_uri_stops_manage_py_with_one_line_and_exit_2():
+    env = {k: v for k, v in os.environ.items() if k not in SETTING_VARIABLES}
+    bad_uri = f"mongodb://app:{PASSWORD}@x@db.example.com/"
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env={**env, "MONGODB_URI": bad_uri},
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith("configuration: MONGODB_URI: the password holds a reserved character")
+    assert len(result.stderr.strip().splitlines()) == 1 and PASSWORD not in result.stderr
+
+
+# -- .env ------------------------------------------------------------------------------------------
+
+
+def test_a_dotenv_file_is_read_and_real_environment_variables_win(tmp_path):
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("MONGODB_DB_NAME=from_dotenv\nLOG_LEVEL=WARNING\n")
+    code, output = load_settings(
+        DJANGO_SETTINGS_MODULE="studymaster.settings.dev",
+        STUDYMASTER_ENV_FILE=str(dotenv),
+        LOG_LEVEL="ERROR",
+        show=["MONGODB_DB_NAME", "LOG_LEVEL"],
+    )
+    assert code == 0, output
+    assert "MONGODB_DB_NAME='from_dotenv'" in output and "LOG_LEVEL='ERROR'" in output
+
+
+def test_the_test_settings_never_read_a_dotenv_file(tmp_path):
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("MONGODB_DB_NAME=from_dotenv\nMAINTENANCE_MODE=1\n")
+    code, output = load_settings(
+        DJANGO_SETTINGS_MODULE="studymaster.settings.test",
+        STUDYMASTER_ENV_FILE=str(dotenv),
+        show=["MONGODB_DB_NAME", "MAINTENANCE_MODE"],
+    )
+    assert code == 0, output
+    assert "MONGODB_DB_NAME='studymaster'" in output and "MAINTENANCE_MODE=False" in output
+
+
+def test_the_suite_and_every_process_it_starts_ignore_the_developers_dotenv():
+    # Set by the root conftest.py before any test runs; the Makefile's targets set it too.
+    assert os.environ["STUDYMASTER_ENV_FILE"] == ""
+    makefile = (ROOT / "Makefile").read_text()
+    assert "\nexport STUDYMASTER_ENV_FILE :=\n" in makefile
+
+
+def test_a_copied_env_example_works_for_development_as_it_is():
+    """Issue 11, item 6: no empty SECRET_KEY, no line that pins maintenance off, a local database."""
+    code, output = load_settings(
+        DJANGO_SETTINGS_MODULE="studymaster.settings.dev",
+        STUDYMASTER_ENV_FILE=str(ROOT / ".env.example"),
+        show=["DEBUG", "SECRET_KEY", "MAINTENANCE_MODE", "MONGODB_URI", "ALLOWED_HOSTS", "ATLAS_MONGODB_URI"],
+    )
+    assert code == 0, output
+    assert "DEBUG=True" in output and "MAINTENANCE_MODE=False" in output
+    assert "SECRET_KEY='dev-only-insecure-key-never-use-in-production'" in output
+    assert "MONGODB_URI='mongodb://127.0.0.1:27017/'" in output and "'127.0.0.1'" in output
+    assert "ATLAS_MONGODB_URI=''" in output
+    lines = (ROOT / ".env.example").read_text().splitlines()
+    assert "SECRET_KEY=" not in lines and not any(line.startswith("MAINTENANCE_MODE=") for line in lines)
