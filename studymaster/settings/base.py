@@ -192,7 +192,8 @@ def configure(namespace, *, debug, secret_key, mongodb_uri, allowed_hosts, doten
         HEALTH_TIMEOUT_MS=read_positive_int("HEALTH_TIMEOUT_MS", 2000),
         PROMETHEUS_MULTIPROC_DIR=PROMETHEUS_MULTIPROC_DIR,
         LOG_LEVEL=read_log_level("LOG_LEVEL", "INFO"),
-        # Cut-over: 1 makes API writes answer 503 (operations.middleware); reads keep working.
+        # A one-way override of the maintenance flag (studymaster.maintenance): 1 forces at least
+        # "on" in this process; nothing here forces it off.
         MAINTENANCE_MODE=read_bool("MAINTENANCE_MODE", False),
     )
     # Operation-by-operation database logging only in development, and only when asked for.
@@ -287,6 +288,8 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                # The admin's banner while maintenance is on (templates/admin/base_site.html).
+                "operations.context_processors.maintenance",
             ],
         },
     },
