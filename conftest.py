@@ -36,6 +36,14 @@ ATLAS_APP = MongoUser(
     "app-" + uuid.uuid4().hex,
     [{"role": "readWrite", "db": name} for name in ATLAS_APP_DATABASES],
 )
+# The migration user docs/atlas-setup.md prescribes: readWrite on the application's database and
+# the runbook's two scratch databases, nothing else.
+RUNBOOK_DATABASES = ["studymaster", "studymaster_rehearsal", "studymaster_restore"]
+ATLAS_MIGRATION = MongoUser(
+    "studymaster-migration",
+    "migration-" + uuid.uuid4().hex,
+    [{"role": "readWrite", "db": name} for name in RUNBOOK_DATABASES],
+)
 
 
 def pytest_collection_modifyitems(config, items):
@@ -82,7 +90,7 @@ def atlas_server(tmp_path_factory):
     base = tmp_path_factory.mktemp("atlas")
     server = EmbeddedMongo(
         base / "data",
-        users=[ATLAS_ADMIN, ATLAS_APP],
+        users=[ATLAS_ADMIN, ATLAS_APP, ATLAS_MIGRATION],
         tls=make_tls_files(base / "tls"),
         test_commands=True,
     )

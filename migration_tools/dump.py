@@ -130,6 +130,7 @@ class _HashingWriter:
     """A binary file that hashes and counts what is written through it."""
 
     def __init__(self, path: Path) -> None:
+        self.path = path
         self.file = open_private(path)
         self.sha256 = hashlib.sha256()
         self.size = 0
@@ -212,9 +213,7 @@ def holds_data(db) -> bool:
 
 def describe_emptiness(db) -> str:
     """``does not exist`` or ``holds no documents``, for a database that holds no data."""
-    return (
-        "holds no documents" if any(map(is_data_collection, db.list_collection_names())) else "does not exist"
-    )
+    return "holds no documents" if db.list_collection_names() else "does not exist"
 
 
 def refuse_used_folder(final: Path) -> None:

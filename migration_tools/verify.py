@@ -506,13 +506,14 @@ def verify_run(
     target_client = client_for(target_uri, name=target_name)
     clients = [target_client]
     try:
+        # Before the audit record, which would create a database that a typo names.
+        if not holds_data(target_client[target_db]):
+            raise refuse(
+                f"The target database {target_db!r} on {redact(target_uri)} "
+                f"{describe_emptiness(target_client[target_db])}: nothing to compare; check --target-db "
+                "(default MONGODB_DB_NAME) and that the import ran."
+            )
         with audit.recording(target_client[target_db], location=f"database {target_db} of the target"):
-            if not holds_data(target_client[target_db]):
-                raise refuse(
-                    f"The target database {target_db!r} on {redact(target_uri)} "
-                    f"{describe_emptiness(target_client[target_db])}: nothing to compare; check --target-db "
-                    "(default MONGODB_DB_NAME) and that the import ran."
-                )
             if dump:
                 try:
                     source = load_dump(Path(dump))

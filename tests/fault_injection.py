@@ -77,20 +77,21 @@ POLLING = {"serverMonitoringMode": "poll"}
 
 
 @contextlib.contextmanager
-def django_database_at(uri: str, **extra_options) -> Iterator[None]:
-    """Point Django's default connection at ``uri`` (same database name), then back."""
+def django_database_at(uri: str, name: str | None = None, **extra_options) -> Iterator[None]:
+    """Point Django's default connection at ``uri`` (and the database ``name``, if given), then back."""
     from django.db import connection
 
-    saved = connection.settings_dict["HOST"], connection.settings_dict["OPTIONS"]
-    listeners = saved[1].get("event_listeners")
+    saved = {key: connection.settings_dict[key] for key in ("HOST", "OPTIONS", "NAME")}
+    listeners = saved["OPTIONS"].get("event_listeners")
     connection.close_pool()
     connection.settings_dict["HOST"] = uri
     connection.settings_dict["OPTIONS"] = {**client_options(uri, event_listeners=listeners), **extra_options}
+    connection.settings_dict["NAME"] = name or saved["NAME"]
     try:
         yield
     finally:
         connection.close_pool()
-        connection.settings_dict["HOST"], connection.settings_dict["OPTIONS"] = saved
+        connection.settings_dict.update(saved)
 
 
 @pytest.fixture

@@ -1,4 +1,8 @@
+import io
+
 import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
 
 from migration_tools.dump import dump_database, load_dump
 from migration_tools.restore import import_dump
@@ -43,3 +47,15 @@ def compare(source, target, **kwargs):
         source_db=source.name,
         **kwargs,
     )
+
+
+def run_command(*args, **options) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of a command, its CommandError's message ending stderr."""
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        call_command(*args, stdout=out, stderr=err, **options)
+        code = 0
+    except CommandError as exc:
+        code = exc.returncode
+        err.write(str(exc))
+    return code, out.getvalue(), err.getvalue()

@@ -1,16 +1,14 @@
 """The three commands: exit codes, messages, redaction and the audit record."""
 
-import io
 import json
 from urllib.parse import unquote, urlsplit
 
 import pytest
-from django.core.management import call_command
-from django.core.management.base import CommandError
 from django.test import override_settings
 
 from migration_tools.models import MigrationRun
 from migration_tools.runs import AUDIT_COLLECTION
+from migration_tools.tests.conftest import run_command
 from migration_tools.tests.factories import populate_awkward, populate_domain
 
 FAKE_USERINFO = "u:" + "sekret"  # a made-up login; assembled so no URI literal carries one
@@ -18,16 +16,7 @@ FAKE_USERINFO = "u:" + "sekret"  # a made-up login; assembled so no URI literal 
 pytestmark = pytest.mark.django_db
 
 
-def run(*args, **options):
-    """(exit code, stdout, stderr) of a command."""
-    out, err = io.StringIO(), io.StringIO()
-    try:
-        call_command(*args, stdout=out, stderr=err, **options)
-        code = 0
-    except CommandError as exc:
-        code = exc.returncode
-        err.write(str(exc))
-    return code, out.getvalue(), err.getvalue()
+run = run_command
 
 
 def _password(uri):
