@@ -4,6 +4,13 @@ One run, on the embedded server, on generated data shaped like ours (bench/data.
 size. Every command and every floor runs as its own process; we record its wall time and its
 peak RSS (``os.wait4``). The ratio is floor time / command time: 1.0 means as fast as the raw
 driver. Results are printed and written to ``bench/results/migration-<time>.json``.
+
+One more step, ``restore``, pits a restore with ``--drop --yes`` against a first import of the
+same dump into a durable target (``--sync-on-commit``, as the demo's Atlas stand-in and any
+server whose data must survive a crash): the first import into an empty database, then, after a
+bad second import changed 1 % of the documents and added 1 %, the restore of the same dump over
+it. ratio = first import seconds / restore seconds (1.0: the restore takes as long as the first
+import).
 """
 
 from __future__ import annotations
@@ -21,10 +28,13 @@ from pathlib import Path
 
 from bench.data import generate
 from studymaster.embedded import EmbeddedMongo
+from studymaster.tools_collections import is_data_collection
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 TARGETS = {"export": 0.8, "import": 0.7, "verify": 0.6}
+# A restore over the data it restores should cost no more than importing it afresh.
+RESTORE_TARGET = 1.0
 RSS_GROWTH_TARGET = 1.2
 
 
@@ -152,6 +162,7 @@ def bench_size(
             )
         )
     result = {"documents": sum(counts.values()), "collections": counts}
+    result["restore"] = bench_restore(cmd_dump, work, env, repeat)
     for kind, pair in runs.items():
         floor, command = best_of(pair["floor"]), best_of(pair["command"])
         result[kind] = {
@@ -160,6 +171,39 @@ def bench_size(
             "ratio": round(floor["seconds"] / command["seconds"], 3),
         }
     return result
+
+
+def bench_restore(dump: Path, work: Path, env: dict, repeat: int) -> dict:
+    """A first import of ``dump`` into a durable target, then a restore with --drop --yes over a
+    changed copy; the fastest of ``repeat`` runs of each."""
+    manage = [sys.executable, "manage.py"]
+    target = EmbeddedMongo(work / f"durable-{dump.name}", durable=True).start()
+    runs: dict[str, list] = {"first_import": [], "restore": []}
+    try:
+        for attempt in range(repeat):
+            db = f"restore_{attempt}"
+            command = [*manage, "import_atlas", "--from", str(dump), "--uri", target.uri(), "--db", db]
+            runs["first_import"].append(measure([*command, "--no-snapshot"], env))
+            with target.client() as client:
+                _bad_second_import(client[db])
+            runs["restore"].append(measure([*command, "--drop", "--yes", "--no-snapshot"], env))
+    finally:
+        target.close()
+    first, restore = best_of(runs["first_import"]), best_of(runs["restore"])
+    return {
+        "first_import": first,
+        "restore": restore,
+        "ratio": round(first["seconds"] / restore["seconds"], 3),
+    }
+
+
+def _bad_second_import(db) -> None:
+    """Change 1 % of each collection's documents and add as many: what a restore has to undo."""
+    for name in filter(is_data_collection, db.list_collection_names()):
+        ids = [doc["_id"] for doc in db[name].find({}, {"_id": 1})][::100]
+        if ids:
+            db[name].update_many({"_id": {"$in": ids}}, {"$set": {"bench_changed": True}})
+            db[name].insert_many([{"bench_added": n} for n in range(len(ids))])
 
 
 def main(argv=None) -> int:
@@ -204,7 +248,7 @@ def main(argv=None) -> int:
         "smoke": args.smoke,
         "startup": startup,
         "sizes": results,
-        "targets": {**TARGETS, "rss_growth": RSS_GROWTH_TARGET},
+        "targets": {**TARGETS, "rss_growth": RSS_GROWTH_TARGET, "restore": RESTORE_TARGET},
     }
     small, large = results[sizes[0]], results[sizes[-1]]
     report["rss_growth"] = {
@@ -234,6 +278,14 @@ def render(report: dict) -> str:
                 f"{row['floor']['peak_rss_mb']:>9.1f} {row['command']['peak_rss_mb']:>7.1f} "
                 f"{row['ratio_without_startup']:>9.2f}"
             )
+    for size, result in report["sizes"].items():
+        restore = result["restore"]
+        mark = "ok" if restore["ratio"] >= RESTORE_TARGET else "MISS"
+        lines.append(
+            f"{size:>8} restore: first import {restore['first_import']['seconds']:.2f} s, restore with "
+            f"--drop --yes over 1 % changed + 1 % added {restore['restore']['seconds']:.2f} s: ratio "
+            f"{restore['ratio']:.2f} (target >= {RESTORE_TARGET}, {mark}; durable target)"
+        )
     growth = ", ".join(f"{kind} {value:.2f}x" for kind, value in report["rss_growth"].items())
     lines.append(f"peak RSS, largest size / smallest size: {growth} (target <= {RSS_GROWTH_TARGET})")
     startup = report["startup"]

@@ -47,6 +47,11 @@ def test_migration_bench_smoke_reports_ratios_and_rss():
                 row["floor"]["seconds"] / row["command"]["seconds"], abs=0.01
             )
             assert row["command"]["peak_rss_mb"] > 10
+        restore = result["restore"]
+        assert restore["first_import"]["seconds"] > 0 and restore["restore"]["seconds"] > 0
+        assert restore["ratio"] == pytest.approx(
+            restore["first_import"]["seconds"] / restore["restore"]["seconds"], abs=0.01
+        )
     assert set(report["rss_growth"]) == {"export", "import", "verify"}
 
 
