@@ -51,7 +51,8 @@ def _settings_variables() -> set[str]:
 
 
 def _example_variables() -> set[str]:
-    return set(re.findall(r"^([A-Z][A-Z0-9_]*)=", _text(ROOT / ".env.example"), flags=re.MULTILINE))
+    """Every variable .env.example sets, or shows commented out (the production ones)."""
+    return set(re.findall(r"^(?:# )?([A-Z][A-Z0-9_]*)=", _text(ROOT / ".env.example"), flags=re.MULTILINE))
 
 
 def test_env_example_and_settings_name_the_same_variables():
