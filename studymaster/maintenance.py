@@ -34,6 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
+import pymongo
 from django.conf import settings
 from django.utils import timezone
 from pymongo.database import Database
@@ -48,6 +49,9 @@ MAINTENANCE_COLLECTION = f"{TOOLS_COLLECTION_PREFIX}maintenance"
 FLAG_ID = "maintenance"
 # How old a process's copy of the flag may be.
 CACHE_SECONDS = 1.0
+# A read of the flag that takes longer keeps the last level known: with the database down, a
+# write request must not wait a whole server-selection timeout for the flag before its own.
+READ_TIMEOUT_SECONDS = 0.5
 # The bound the live sync waits on: every request that starts this long after maintenance_set
 # returned sees the new level, in every process. Twice the cache's age, for clocks and slow reads.
 PROPAGATION_SECONDS = 2.0
@@ -120,8 +124,9 @@ def effective(stored: MaintenanceState, *, forced: bool) -> MaintenanceState:
 class MaintenanceCache:
     """One process's copy of a flag, read again once it is CACHE_SECONDS old.
 
-    A read that fails keeps the last level known (``off`` before the first) and is logged; the
-    next request tries again.
+    A read that fails (or, for the application's flag, takes more than READ_TIMEOUT_SECONDS) keeps
+    the last level known (``off`` before the first) and is logged; the process tries again once
+    the copy is CACHE_SECONDS old.
     """
 
     def __init__(self, read: Callable[[], MaintenanceState], *, clock: Callable[[], float] = time.monotonic):
@@ -155,7 +160,8 @@ class MaintenanceCache:
 def _read_application_flag() -> MaintenanceState:
     # Not through mongo_call: this read is the process's, once a second, not any request's own
     # operation, so the endpoints' pinned query budgets do not count it (docs/api.md).
-    return maintenance_get(application_database())
+    with pymongo.timeout(READ_TIMEOUT_SECONDS):
+        return maintenance_get(application_database())
 
 
 _application_cache = MaintenanceCache(_read_application_flag)
