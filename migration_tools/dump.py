@@ -138,13 +138,26 @@ class _HashingWriter:
     def write(self, data) -> int:
         self.sha256.update(data)
         self.size += len(data)
-        return self.file.write(data)
+        with self._naming_the_file():
+            return self.file.write(data)
 
     def flush(self) -> None:
-        self.file.flush()
+        with self._naming_the_file():
+            self.file.flush()
 
     def close(self) -> None:
-        self.file.close()
+        with self._naming_the_file():
+            self.file.close()
+
+    @contextlib.contextmanager
+    def _naming_the_file(self):
+        """A write error names no file by itself; the messages (a full disk) must."""
+        try:
+            yield
+        except OSError as exc:
+            if exc.filename is not None:
+                raise
+            raise OSError(exc.errno, exc.strerror, str(self.path)) from exc
 
 
 def _open_write(path: Path, *, compress: bool):

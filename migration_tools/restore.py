@@ -515,7 +515,7 @@ def format_snapshot(snapshot: Snapshot) -> str:
         )
     if snapshot.reused:
         return f"Rollback snapshot kept from an earlier run of this import: {snapshot.path}"
-    why = f" ({snapshot.superseded})" if snapshot.superseded else ""
+    why = f": {snapshot.superseded}" if snapshot.superseded else ""
     return f"Rollback snapshot of the target written to {snapshot.path}{why}"
 
 
@@ -585,6 +585,8 @@ def import_run(
     snapshot = None if no_snapshot else (snapshot_dir or AUTO_SNAPSHOT)
     client = client_for(uri, name=uri_name)
     try:
+        # A database the user has no right on is named by this read, before the audit record tries.
+        client[target_db].list_collection_names()
         with audit.recording(client[target_db], location=f"database {target_db} of the target"):
             started = time.monotonic()
             try:

@@ -66,7 +66,7 @@ class _Earlier:
 
     @property
     def kind(self) -> str:
-        return "marker (the target was empty)" if self.target_was_empty else "snapshot"
+        return "empty-target marker" if self.target_was_empty else "snapshot"
 
 
 def default_snapshot_dir(dump: Dump, target_db: str) -> Path:
@@ -135,13 +135,13 @@ def settle_snapshot(
                 )
             return Snapshot(earlier.path, reused=True, target_was_empty=earlier.target_was_empty)
         superseded = (
-            superseded or f"the earlier run's {earlier.kind} in {earlier.path} no longer stands: {reason}"
+            superseded or f"the earlier run's {earlier.kind} in {earlier.path} no longer stands ({reason})"
         )
     folder = explicit or default_snapshot_dir(dump, target_db)
     try:
         refuse_used_folder(folder)
     except FileExistsError as exc:
-        why = f" ({superseded}; a fresh snapshot needs another folder)" if superseded else ""
+        why = f"; {superseded}, and a fresh snapshot needs another folder" if superseded else ""
         raise SnapshotRefused(f"the rollback snapshot cannot go there: {exc}{why}") from None
     if not superseded and not holds_data(db):
         with staged_folder(folder) as staging:
@@ -171,7 +171,8 @@ def stale_reason(db, dump: Dump, snapshot: Dump | None) -> str | None:
             continue
         present = db[name].count_documents({})
         if present > held:
-            return f"{name} holds {present} documents, more than the {held} the dump{' and the snapshot' if snapshot else ''} hold"
+            holders = "the dump and the snapshot hold" if snapshot else "the dump holds"
+            return f"{name} holds {present} documents, more than the {held} {holders}"
     for name in sorted(names):
         if any(source.has(name) for source in sources):
             foreign = _first_foreign(

@@ -67,10 +67,14 @@ def test_a_rerun_after_the_cut_over_never_advises_dropping_what_users_wrote(
     code, out, err = run_command(*args)
     assert "dropping the collections" not in out
     snapshot_line = next(line for line in out.splitlines() if line.startswith("Rollback snapshot"))
-    assert "(the earlier run's marker (the target was empty) in " in snapshot_line
-    assert "no longer stands: " in snapshot_line
+    assert ": the earlier run's empty-target marker in " in snapshot_line
+    # The first collection (by name) the session's writes reached: one more achievement.
+    assert (
+        "no longer stands (gamification_achievement holds 3 documents, more than the 2 the dump holds)"
+        in (snapshot_line)
+    )
     # The fresh snapshot holds the learner's session; the import overwrote none of their writes.
-    snapshot = Path(snapshot_line.split("written to ")[1].split(" (")[0])
+    snapshot = Path(snapshot_line.split("written to ")[1].split(": ")[0])
     code_verify, report, _ = run_command(
         "verify_migration",
         "--dump",

@@ -121,7 +121,7 @@ def test_a_marker_stands_only_while_the_target_holds_nothing_the_dump_does_not(
     assert not again.snapshot.reused and not again.snapshot.target_was_empty
     assert again.snapshot.path != first.snapshot.path and (again.snapshot.path / "manifest.json").exists()
     assert again.snapshot.superseded.startswith(
-        f"the earlier run's marker (the target was empty) in {first.snapshot.path} no longer stands: "
+        f"the earlier run's empty-target marker in {first.snapshot.path} no longer stands ("
     )
     assert reason in _text(again) and "dropping the collections" not in _text(again)
 
