@@ -229,6 +229,13 @@ def describe_emptiness(db) -> str:
     return "holds no documents" if db.list_collection_names() else "does not exist"
 
 
+def make_private_parents(path: Path) -> None:
+    """Create the missing folders above ``path``, owner-only like the dumps they will hold."""
+    missing = [parent for parent in Path(path).parents if not parent.exists()]
+    for parent in reversed(missing):
+        parent.mkdir(mode=DIR_MODE)
+
+
 def refuse_used_folder(final: Path) -> None:
     """FileExistsError unless ``final`` is absent or an empty folder: a dump never mixes with other files."""
     if final.exists() and (not final.is_dir() or any(final.iterdir())):
@@ -255,7 +262,7 @@ def staged_folder(final: Path):
             if not _try_lock(held):
                 raise FileExistsError(f"{staging}: another run is writing {final} right now.")
         shutil.rmtree(staging)  # what a crashed earlier run left
-    final.parent.mkdir(parents=True, exist_ok=True)
+    make_private_parents(final)
     staging.mkdir(mode=DIR_MODE)
     try:
         with open_private(staging / STAGING_MARKER, "w") as marker:
@@ -310,7 +317,7 @@ def dump_database(
     match what was written; in every case nothing is left under ``out_dir``.
     """
     out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    make_private_parents(out_dir)
     free = shutil.disk_usage(out_dir.parent).free
     try:
         with staged_folder(out_dir) as staging:

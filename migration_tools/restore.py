@@ -453,7 +453,7 @@ def format_import_report(report: ImportReport, *, seconds: float, verbosity: int
         notes = []
         if item.dropped:
             notes.append("dropped first" if not report.dry_run else "would drop first")
-        if item.replaced:
+        if item.replaced and item.deleted:
             would = "would be " if report.dry_run else ""
             notes.append(f"replaced in place: {item.deleted} {would}deleted (not in the dump as they are)")
         if item.indexes_dropped:

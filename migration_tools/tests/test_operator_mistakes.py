@@ -338,8 +338,9 @@ def test_a_typo_in_the_target_database_says_it_does_not_exist_for_an_admin(local
 
 def test_dumps_and_reports_are_owner_only(local_db, atlas_db, tmp_path):
     populate_domain(local_db.db)
-    out = tmp_path / "dump"
+    out = tmp_path / "backups" / "daily" / "dump"
     run_command("export_local", "--out", str(out), "--uri", local_db.uri, "--db", local_db.name, "--gzip")
+    assert (tmp_path / "backups").stat().st_mode & 0o777 == 0o700  # folders it had to create too
     run_command("import_atlas", "--from", str(out), "--uri", atlas_db.uri, "--db", atlas_db.name)
     report = tmp_path / "verify-final.json"
     run_command("verify_migration", "--dump", str(out), "--target-uri", atlas_db.uri,
