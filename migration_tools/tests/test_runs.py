@@ -171,3 +171,41 @@ def test_drop_without_yes_is_refused_before_anything_is_read(tmp_path):
             audit=Audit("import_atlas"),
         )
     assert refused.value.returncode == EXIT_REFUSED and "--yes" in str(refused.value)
+
+
+def test_an_audit_record_that_cannot_be_written_warns_with_its_reason_and_the_run_goes_on():
+    """Issue 11, item 15: the ORM's DatabaseError has no text of its own; the reason is its cause's."""
+    from django.db import DatabaseError
+    from pymongo.errors import ServerSelectionTimeoutError
+
+    def unreachable():
+        try:
+            raise ServerSelectionTimeoutError("127.0.0.1:1: [Errno 111] Connection refused, Timeout: 0.3s")
+        except ServerSelectionTimeoutError as cause:
+            raise DatabaseError() from cause
+
+    warnings = []
+    audit = Audit("export_local", warn=warnings.append)
+    with audit.recording(unreachable, location="the application's database"):
+        ran = True
+    assert ran and warnings == [
+        "warning: the audit record (MigrationRun) in the application's database was not written: "
+        "unreachable: No MongoDB server answered (127.0.0.1:1: [Errno 111] Connection refused, Timeout: 0.3s). "
+        "Check the host, the port, that the server is running, and, on Atlas, the IP access list."
+    ]
+
+
+def test_the_audit_record_takes_the_exit_code_the_command_ends_with(atlas_db):
+    for raised, expected in (
+        (KeyboardInterrupt(), ("interrupted", 130)),
+        (OSError(28, "No space left on device", "/backups/x.bson"), ("failed", 2)),
+        (CommandError("refused", returncode=EXIT_REFUSED), ("refused", 1)),
+    ):
+        audit = Audit("import_atlas")
+        with pytest.raises((KeyboardInterrupt, CommandError)) as caught, audit.recording(atlas_db.db):
+            raise raised
+        record = atlas_db.db[AUDIT_COLLECTION].find_one(sort=[("started_at", -1)])
+        assert (record["status"], record["exit_code"]) == expected
+        code = 130 if isinstance(caught.value, KeyboardInterrupt) else caught.value.returncode
+        assert code == expected[1]
+        atlas_db.db[AUDIT_COLLECTION].delete_many({})
