@@ -69,10 +69,6 @@ INDEX_NOISE = {"v", "ns", "background"}
 INDEX_CONFLICT_CODES = {85, 86, DUPLICATE_KEY}
 
 
-class ImportRefused(Exception):
-    """The request is unsafe or contradicts the target (exit code 1)."""
-
-
 @dataclass
 class CollectionImport:
     name: str
