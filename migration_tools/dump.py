@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -669,13 +670,25 @@ def export_run(
 
 
 def _place_warnings(out: str) -> list[str]:
-    """A dump inside the project's folder is one ``git add .`` away from being published."""
-    if Path(out).resolve().is_relative_to(Path(settings.BASE_DIR).resolve()):
-        return [
-            f"{out} is inside the project's folder: a dump holds password hashes and e-mail addresses; "
-            "keep dumps outside the checkout (docs/migration.md)."
-        ]
-    return []
+    """A dump inside the project's folder, where git does not ignore it, is one ``git add .`` away
+    from being published."""
+    root = Path(settings.BASE_DIR).resolve()
+    if not Path(out).resolve().is_relative_to(root) or _git_ignores(root, Path(out).resolve()):
+        return []
+    return [
+        f"{out} is inside the project's folder, where git would pick it up: a dump holds password "
+        "hashes and e-mail addresses; keep dumps outside the checkout (docs/migration.md)."
+    ]
+
+
+def _git_ignores(root: Path, path: Path) -> bool:
+    try:
+        result = subprocess.run(
+            ["git", "-C", str(root), "check-ignore", "-q", str(path)], capture_output=True, timeout=10
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False  # no git to ask: warn
+    return result.returncode == 0
 
 
 def format_export_collections(export: Export) -> list[str]:

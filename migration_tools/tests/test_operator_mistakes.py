@@ -364,20 +364,23 @@ def test_git_ignores_the_runbooks_folders_and_reports(path):
     assert result.returncode == 0, f"{path} is not ignored by .gitignore"
 
 
-def test_a_dump_inside_the_checkout_is_warned_about(local_db):
+def test_a_dump_inside_the_checkout_where_git_would_pick_it_up_is_warned_about(local_db):
     local_db.db["items"].insert_one({"_id": 1})
-    out = ROOT / "dumps" / f"test-{local_db.name}"
-    try:
-        code, _, err = run_command(
-            "export_local", "--out", str(out), "--uri", local_db.uri, "--db", local_db.name
-        )
-    finally:
-        import shutil
+    args = ("--uri", local_db.uri, "--db", local_db.name)
+    for folder, warned in (
+        (ROOT / f"test-dump-{local_db.name}", True),
+        (ROOT / "dumps" / local_db.name, False),
+    ):
+        try:
+            code, _, err = run_command("export_local", "--out", str(folder), *args)
+        finally:
+            import shutil
 
-        shutil.rmtree(out, ignore_errors=True)
-        if not any((ROOT / "dumps").iterdir()):
-            (ROOT / "dumps").rmdir()
-    assert code == 0 and "is inside the project's folder: a dump holds password hashes" in err
+            shutil.rmtree(folder, ignore_errors=True)
+            if folder.parent.name == "dumps" and not any(folder.parent.iterdir()):
+                folder.parent.rmdir()
+        assert code == 0, err
+        assert ("is inside the project's folder, where git would pick it up" in err) is warned, err
 
 
 # -- 18. one default database on the Atlas side ------------------------------------------------------
