@@ -118,7 +118,9 @@ class DiskFullError(Exception):
 
 def open_private(path: Path, mode: str = "wb"):
     """A new file only its owner can read (0600), whatever the umask."""
-    return open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE), mode)  # noqa: SIM115
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    os.fchmod(descriptor, FILE_MODE)
+    return open(descriptor, mode)  # noqa: SIM115 - the caller closes it
 
 
 def write_private(path: Path, text: str) -> None:
@@ -235,6 +237,7 @@ def make_private_parents(path: Path) -> None:
     missing = [parent for parent in Path(path).parents if not parent.exists()]
     for parent in reversed(missing):
         parent.mkdir(mode=DIR_MODE)
+        parent.chmod(DIR_MODE)
 
 
 def refuse_used_folder(final: Path) -> None:
@@ -265,6 +268,7 @@ def staged_folder(final: Path):
         shutil.rmtree(staging)  # what a crashed earlier run left
     make_private_parents(final)
     staging.mkdir(mode=DIR_MODE)
+    staging.chmod(DIR_MODE)  # whatever the umask
     try:
         with open_private(staging / STAGING_MARKER, "w") as marker:
             _try_lock(marker)
@@ -335,6 +339,7 @@ def dump_database(
 def _dump_into(client, db_name, out_dir: Path, *, source_uri, collections, compress, progress, notes, tally):
     db_dir = out_dir / db_name
     db_dir.mkdir(mode=DIR_MODE)
+    db_dir.chmod(DIR_MODE)
     db = client[db_name]
     suffix = ".gz" if compress else ""
     server_version = client.server_info().get("version", "")

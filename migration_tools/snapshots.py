@@ -195,16 +195,16 @@ def _first_foreign(target: Iterator[bytes], known: list[Iterator[bytes]]) -> byt
 
     Every stream is sorted by ``_id``; each is read once, in step with the target.
     """
-    heads = [next(stream, None) for stream in known]
+    streams = [((id_order_key(raw), raw) for raw in stream) for stream in known]
+    heads = [next(stream, None) for stream in streams]
     for raw in target:
         key = id_order_key(raw)
         match = False
-        for position, stream in enumerate(known):
-            while heads[position] is not None and id_order_key(heads[position]) < key:
+        for position, stream in enumerate(streams):
+            while heads[position] is not None and heads[position][0] < key:
                 heads[position] = next(stream, None)
             head = heads[position]
-            if head is not None and id_order_key(head) == key and bytes(head) == bytes(raw):
-                match = True
+            match = match or (head is not None and head[0] == key and bytes(head[1]) == bytes(raw))
         if not match:
             return raw
     return None

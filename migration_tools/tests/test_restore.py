@@ -275,3 +275,20 @@ def test_other_collection_options_in_the_target_are_a_conflict(local_db, atlas_d
     assert report.collections[0].option_differences[0].startswith("validator:")
     assert report.conflicts == 1
     assert next(atlas_db.db.list_collections(filter={"name": "validated"}))["options"] == {}
+
+
+def test_drop_in_place_over_more_documents_than_a_cursor_batch(local_db, atlas_db, export, monkeypatch):
+    """Deletes land behind the open cursor while it reads the next batches: none is skipped."""
+    from migration_tools import restore
+
+    monkeypatch.setattr(restore, "BATCH_DOCUMENTS", 700)  # several delete batches per cursor batch
+    local_db.db["items"].insert_many([{"_id": n, "v": n} for n in range(6000)])
+    out = export(local_db)
+    _import(out, atlas_db)
+    atlas_db.db["items"].update_many({"_id": {"$mod": [7, 0]}}, {"$set": {"v": "changed"}})
+    atlas_db.db["items"].insert_many([{"_id": 10_000 + n} for n in range(1500)])
+    report = _import(out, atlas_db, drop=True)
+    item = report.collections[0]
+    assert (item.deleted, item.inserted, item.identical) == (858 + 1500, 858, 6000 - 858)
+    result = compare(local_db, atlas_db)
+    assert result.identical, format_report(result)
