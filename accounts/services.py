@@ -180,10 +180,14 @@ def token_refresh(*, refresh: str) -> dict[str, str]:
     """
     token = _refresh_token_decode(refresh)
     family = _token_family(token)
+    # The family is checked before the token is claimed: a racer can revoke the family only after
+    # its own claim failed, so after the winner's claim, hence after the winner's check. Checked the
+    # other way round, a losing racer's revocation could also refuse the winner, and nobody would
+    # get a pair.
+    if RevokedTokenFamily.objects.filter(family=family).exists():
+        raise InvalidToken({"detail": "Token has been rotated out or revoked.", "code": "token_revoked"})
     if not _refresh_token_revoke(token):
         _token_family_revoke(family)
-        raise InvalidToken({"detail": "Token has been rotated out or revoked.", "code": "token_revoked"})
-    if RevokedTokenFamily.objects.filter(family=family).exists():
         raise InvalidToken({"detail": "Token has been rotated out or revoked.", "code": "token_revoked"})
     user = User.objects.filter(pk=token.get(jwt_settings.USER_ID_CLAIM), is_active=True).first()
     if user is None or token.get(jwt_settings.REVOKE_TOKEN_CLAIM) != get_md5_hash_password(user.password):
