@@ -38,6 +38,7 @@ test: lint check
 
 bench: $(STAMP)
 	$(PY) -m bench.migration
+	$(PY) -m bench.peers
 
 load: $(STAMP)
 	$(PY) -m bench.load

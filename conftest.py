@@ -8,10 +8,13 @@ tests marked ``embedded_only`` are skipped with their reason.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
+import subprocess
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from pymongo import MongoClient
@@ -120,6 +123,13 @@ def local_db(local_server):
 
 
 @pytest.fixture
+def other_local_db(local_server):
+    """A second empty database on the local server (a restore target beside ``local_db``)."""
+    uri = REAL_SERVER_URI or local_server.uri()
+    yield from _reserve(uri, f"{TEST_DB_PREFIX}local_{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture
 def atlas_db(atlas_server):
     """An empty database on the Atlas-like server, reached as the readWrite-only app user."""
     if REAL_SERVER_URI:
@@ -184,6 +194,60 @@ def browser():
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
+
+
+# The real MongoDB Database Tools, beside the project (../shared/tools); the script unpacks them once.
+MONGO_TOOLS_SCRIPT = Path(__file__).resolve().parent.parent / "shared" / "tools" / "mongo-tools.sh"
+MONGO_TOOLS = ("mongodump", "mongorestore", "bsondump")
+
+
+@dataclass(frozen=True)
+class MongoTools:
+    """mongodump, mongorestore and bsondump in ``folder``."""
+
+    folder: Path
+    config_dir: Path
+
+    @contextlib.contextmanager
+    def command(self, tool: str, *args: str, uri: str):
+        """The command line of ``tool`` against ``uri``, whose URI goes in a --config file (mode 600)
+        that lives as long as the context: never on the command line, where it could carry a password."""
+        config = self.config_dir / f"{uuid.uuid4().hex}.yaml"
+        config.write_text(f'uri: "{uri}"\n')
+        config.chmod(0o600)
+        try:
+            yield [str(self.folder / tool), f"--config={config}", *args]
+        finally:
+            config.unlink()
+
+    def run(self, tool: str, *args: str, uri: str, timeout: float = 120) -> subprocess.CompletedProcess:
+        """Run ``tool`` against ``uri``; fail the test, with its output, on a non-zero exit."""
+        with self.command(tool, *args, uri=uri) as command:
+            result = subprocess.run(command, capture_output=True, timeout=timeout)
+        if result.returncode != 0:
+            pytest.fail(
+                f"{tool} {' '.join(args)} exited {result.returncode}:\n{result.stderr.decode()[-3000:]}"
+            )
+        return result
+
+
+@pytest.fixture(scope="session")
+def mongo_tools(tmp_path_factory):
+    """The real tools (100.8.0); skipped with the reason without them, failed with REQUIRE_MONGO_TOOLS=1."""
+    reason = None
+    if not MONGO_TOOLS_SCRIPT.exists():
+        reason = f"the MongoDB Database Tools are not at hand ({MONGO_TOOLS_SCRIPT} is missing)"
+    else:
+        found = subprocess.run(["bash", str(MONGO_TOOLS_SCRIPT)], capture_output=True, text=True, timeout=300)
+        folder = Path(found.stdout.strip() or ".")
+        missing = [tool for tool in MONGO_TOOLS if not os.access(folder / tool, os.X_OK)]
+        if found.returncode != 0 or missing:
+            reason = f"{MONGO_TOOLS_SCRIPT} did not provide {', '.join(missing) or 'the tools'}: {found.stderr[-500:]}"
+    if reason:
+        if os.environ.get("REQUIRE_MONGO_TOOLS") == "1":
+            pytest.fail(f"REQUIRE_MONGO_TOOLS=1 but {reason}")
+        pytest.skip(f"{reason}; set REQUIRE_MONGO_TOOLS=1 to make this a failure")
+    return MongoTools(folder=folder, config_dir=tmp_path_factory.mktemp("mongo-tools"))
 
 
 # A Wednesday afternoon in UTC: hours before it and after it stay in the same day and ISO week.

@@ -10,8 +10,10 @@ peak RSS are measured exactly like a command's:
   server it is most of an import, so a floor without it would measure the server, not our code;
 - verify: a raw scan of both sides.
 
-Every cursor and every insert batch is bounded like the commands' (CURSOR_BATCH documents, 8 MB
-and 5,000 documents a batch), so a floor streams: its peak RSS does not grow with the data.
+Every cursor and every insert batch is bounded like the commands' (cursor batches of
+``migration_tools.reading.READ_BATCH_DOCUMENTS``; inserts of 8 MB and 5,000 documents), so a
+floor streams: its peak RSS does not grow with the data. It reads one batch after the other, with
+no read-ahead: that is ours to add.
 """
 
 from __future__ import annotations
@@ -25,10 +27,11 @@ from bson.codec_options import CodecOptions
 from bson.raw_bson import RawBSONDocument
 from pymongo import MongoClient
 
+from migration_tools.reading import READ_BATCH_DOCUMENTS
+
 RAW = CodecOptions(document_class=RawBSONDocument)
 BATCH_BYTES = 8 * 1024 * 1024
 BATCH_DOCUMENTS = 5000
-CURSOR_BATCH = 2000
 
 
 def _collections(db):
@@ -41,7 +44,8 @@ def export(uri: str, db_name: str, out: Path) -> None:
         db = client[db_name]
         for name in _collections(db):
             with open(out / f"{name}.bson", "wb") as handle:
-                for document in db.get_collection(name, codec_options=RAW).find(batch_size=CURSOR_BATCH):
+                cursor = db.get_collection(name, codec_options=RAW).find(batch_size=READ_BATCH_DOCUMENTS)
+                for document in cursor:
                     handle.write(document.raw)
             indexes = [dict(index) for index in db[name].list_indexes() if index["name"] != "_id_"]
             (out / f"{name}.indexes.json").write_text(json_util.dumps(indexes))
@@ -77,10 +81,11 @@ def import_(uri: str, db_name: str, source: Path) -> None:
 
 def verify(source_uri: str, source_db: str, target_uri: str, target_db: str) -> None:
     with MongoClient(source_uri) as source, MongoClient(target_uri) as target:
-        for name in _collections(source[source_db]):
-            for side, db_name in ((source, source_db), (target, target_db)):
-                for _document in (
-                    side[db_name].get_collection(name, codec_options=RAW).find(batch_size=CURSOR_BATCH)
+        sides = [source[source_db], target[target_db]]
+        for name in _collections(sides[0]):
+            for db in sides:
+                for _document in db.get_collection(name, codec_options=RAW).find(
+                    batch_size=READ_BATCH_DOCUMENTS
                 ):
                     pass
 

@@ -16,6 +16,7 @@ import).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -80,6 +81,46 @@ def measure_startup(env: dict, repeat: int) -> dict:
     }
 
 
+@contextlib.contextmanager
+def bench_servers(prefix: str):
+    """(work folder, source, target, environment for manage.py): two embedded servers, each its
+    own process, the application's database migrated on the source; all removed afterwards."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    source = EmbeddedMongo(work / "source").start()
+    target = EmbeddedMongo(work / "target").start()
+    env = dict(
+        os.environ,
+        DJANGO_SETTINGS_MODULE="studymaster.settings.dev",
+        MONGODB_URI=source.uri(),
+        MONGODB_DB_NAME="bench_app",
+        PYTHONPATH=str(ROOT),
+    )
+    try:
+        subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
+        yield work, source, target, env
+    finally:
+        source.close()
+        target.close()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def seed(source: EmbeddedMongo, db: str, documents: int, env: dict) -> dict[str, int]:
+    """A fresh ``db`` on ``source``: the application's collections and indexes (its migrations),
+    then about ``documents`` generated documents; returns the documents per collection."""
+    with source.client() as client:
+        client.drop_database(db)
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "-v", "0"],
+            cwd=ROOT,
+            env={**env, "MONGODB_DB_NAME": db},
+            check=True,
+        )
+        generate(client, db, documents=documents)
+        return {
+            name: client[db][name].estimated_document_count() for name in client[db].list_collection_names()
+        }
+
+
 def best_of(runs: list[dict]) -> dict:
     return {"seconds": min(r["seconds"] for r in runs), "peak_rss_mb": max(r["peak_rss_mb"] for r in runs)}
 
@@ -90,16 +131,7 @@ def bench_size(
     python = sys.executable
     manage = [python, "manage.py"]
     db = f"bench_{size}"
-    with source.client() as client:
-        client.drop_database(db)
-        # The application's own collections and indexes, then the generated documents.
-        subprocess.run(
-            [*manage, "migrate", "-v", "0"], cwd=ROOT, env={**env, "MONGODB_DB_NAME": db}, check=True
-        )
-        counts = generate(client, db, documents=size)
-        counts = {
-            name: client[db][name].estimated_document_count() for name in client[db].list_collection_names()
-        }
+    counts = seed(source, db, size, env)
     floor_dump, cmd_dump = work / f"floor_{size}", work / f"cmd_{size}"
     runs: dict[str, dict[str, list]] = {kind: {"floor": [], "command": []} for kind in TARGETS}
 
@@ -208,36 +240,21 @@ def _bad_second_import(db) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="20000,100000", help="Document counts, comma-separated.")
+    parser.add_argument("--sizes", default="20000,50000,100000", help="Document counts, comma-separated.")
     parser.add_argument("--repeat", type=int, default=2, help="Runs of each measurement; the fastest counts.")
     parser.add_argument("--smoke", action="store_true", help="A few thousand documents, one run: seconds.")
     args = parser.parse_args(argv)
     sizes = [2000, 4000] if args.smoke else [int(s) for s in args.sizes.split(",")]
     repeat = 1 if args.smoke else args.repeat
-    work = Path(tempfile.mkdtemp(prefix="sm-bench-"))
-    source = EmbeddedMongo(work / "source").start()
-    target = EmbeddedMongo(work / "target").start()
-    env = dict(
-        os.environ,
-        DJANGO_SETTINGS_MODULE="studymaster.settings.dev",
-        MONGODB_URI=source.uri(),
-        MONGODB_DB_NAME="bench_app",
-        PYTHONPATH=str(ROOT),
-    )
-    try:
-        subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
+    with bench_servers("sm-bench-") as (work, source, target, env):
         startup = measure_startup(env, repeat)
         results = {size: bench_size(size, source, target, work, env, repeat) for size in sizes}
-        for result in results.values():
-            for kind in TARGETS:
-                row = result[kind]
-                floor_net = row["floor"]["seconds"] - startup["floor_seconds"]
-                command_net = row["command"]["seconds"] - startup["command_seconds"]
-                row["ratio_without_startup"] = round(floor_net / max(command_net, 1e-3), 3)
-    finally:
-        source.close()
-        target.close()
-        shutil.rmtree(work, ignore_errors=True)
+    for result in results.values():
+        for kind in TARGETS:
+            row = result[kind]
+            floor_net = row["floor"]["seconds"] - startup["floor_seconds"]
+            command_net = row["command"]["seconds"] - startup["command_seconds"]
+            row["ratio_without_startup"] = round(floor_net / max(command_net, 1e-3), 3)
     report = {
         "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": {

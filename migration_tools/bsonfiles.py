@@ -12,7 +12,7 @@ import functools
 import gzip
 import hashlib
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import bson
@@ -53,34 +53,43 @@ def iter_raw_documents(path: Path) -> Iterator[bytes]:
     rest of a restore's client side). Raises DamagedDumpError naming the file at the
     first bad length or truncation.
     """
-    pending, base = b"", 0  # bytes read but not yet yielded, and their offset in the file
-    wanted = READ_BYTES
     with open_read(path) as stream:
-        while True:
-            chunk = _read(stream, wanted, path)
-            data = pending + chunk if pending else chunk
-            pos, end, wanted = 0, len(data), READ_BYTES
-            while end - pos >= 4:
-                (length,) = _LENGTH.unpack_from(data, pos)
-                if length < 5 or length > MAX_DOCUMENT_BYTES:
-                    raise DamagedDumpError(f"{path}: bad document length {length} at byte {base + pos}.")
-                if end - pos < length:
-                    wanted = max(READ_BYTES, length - (end - pos))
-                    break
-                if data[pos + length - 1] != 0:
-                    raise DamagedDumpError(f"{path}: the document at byte {base + pos} is not terminated.")
-                yield data[pos : pos + length]
-                pos += length
-            pending, base = data[pos:], base + pos
-            if not chunk:
+        yield from frame_documents(lambda size: _read(stream, size, path), path)
+
+
+def frame_documents(read: Callable[[int], bytes], where, *, base: int = 0) -> Iterator[bytes]:
+    """Yield the BSON documents, back to back, that ``read(size)`` returns in blocks (b"" at the end).
+
+    ``where`` names the source in errors, ``base`` is the offset of its first byte there.
+    Raises DamagedDumpError at the first bad length, missing terminator or truncation.
+    """
+    pending = b""  # bytes read but not yet yielded, starting at offset ``base``
+    wanted = READ_BYTES
+    while True:
+        chunk = read(wanted)
+        data = pending + chunk if pending else chunk
+        pos, end, wanted = 0, len(data), READ_BYTES
+        while end - pos >= 4:
+            (length,) = _LENGTH.unpack_from(data, pos)
+            if length < 5 or length > MAX_DOCUMENT_BYTES:
+                raise DamagedDumpError(f"{where}: bad document length {length} at byte {base + pos}.")
+            if end - pos < length:
+                wanted = max(READ_BYTES, length - (end - pos))
                 break
+            if data[pos + length - 1] != 0:
+                raise DamagedDumpError(f"{where}: the document at byte {base + pos} is not terminated.")
+            yield data[pos : pos + length]
+            pos += length
+        pending, base = data[pos:], base + pos
+        if not chunk:
+            break
     if len(pending) >= 4:
         (length,) = _LENGTH.unpack_from(pending)
         raise DamagedDumpError(
-            f"{path}: truncated at byte {base}: a {length}-byte document has only {len(pending)} bytes."
+            f"{where}: truncated at byte {base}: a {length}-byte document has only {len(pending)} bytes."
         )
     if pending:
-        raise DamagedDumpError(f"{path}: truncated at byte {base} (a partial length prefix).")
+        raise DamagedDumpError(f"{where}: truncated at byte {base} (a partial length prefix).")
 
 
 def split_documents(batch: bytes) -> Iterator[memoryview]:

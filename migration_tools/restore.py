@@ -1,10 +1,11 @@
-"""Checked, resumable import of a dump (ours or mongodump's) into a target database.
+"""Checked, resumable import of a dump (ours or mongodump's, a folder or an archive) into a target
+database.
 
 Order of work: check the whole dump (checksums, framing) before the first write; settle the
 rollback snapshot (migration_tools.snapshots); with ``--drop``, make the dump's collections hold
 the dump's documents alone; create collections with their options; insert in batches sized by
-bytes; recreate indexes after the data. The migration tools' own collections are never
-imported, whatever the dump holds.
+bytes; recreate indexes after the data; then the views, each after the view it reads. The
+migration tools' own collections are never imported, whatever the dump holds.
 
 Inserts are unordered and idempotent: a document whose ``_id`` is already present is
 compared byte for byte with the target's copy. Identical means it was imported by an
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +36,7 @@ from django.conf import settings
 from pymongo import MongoClient
 from pymongo.errors import BulkWriteError, OperationFailure
 
+from migration_tools.archive import dump_label, dump_source
 from migration_tools.bsonfiles import (
     RAW,
     DamagedDumpError,
@@ -41,7 +44,6 @@ from migration_tools.bsonfiles import (
     bson_rank,
     document_id,
     id_order_key,
-    iter_raw_documents,
     split_documents,
 )
 from migration_tools.dump import (
@@ -49,18 +51,19 @@ from migration_tools.dump import (
     CollectionFiles,
     DiskFullError,
     Dump,
-    check_dump,
-    load_dump,
     sorted_documents,
 )
+from migration_tools.options import comparable_option, same_options
 from migration_tools.progress import Progress
-from migration_tools.runs import Audit, cannot_run, client_for, named_target, refuse, same_database, where
+from migration_tools.reading import prefetched
+from migration_tools.runs import Audit, cannot_run, named_target, paced_client, refuse, same_database, where
 from migration_tools.snapshots import Snapshot, SnapshotRefused, settle_snapshot
 from studymaster.mongo import redact
 from studymaster.tools_collections import is_data_collection
 
 BATCH_BYTES = 8 * 1024 * 1024
 BATCH_DOCUMENTS = 5000
+EMPTY_COLLECTIONS_IN_FLIGHT = 4
 SHOWN_IDS = 5
 DUPLICATE_KEY = 11000
 # Index fields that describe the build, not the index; they do not make two indexes different.
@@ -85,6 +88,7 @@ class CollectionImport:
     indexes_created: list[str] = field(default_factory=list)
     indexes_conflicting: list[str] = field(default_factory=list)
     indexes_dropped: list[str] = field(default_factory=list)  # by --drop: the dump lacks them as they are
+    view_on: str | None = None  # a view: no documents, no indexes, its definition in its options
 
 
 @dataclass
@@ -119,21 +123,9 @@ def index_spec(index: dict) -> dict:
     return {key: value for key, value in dict(index).items() if key not in INDEX_NOISE}
 
 
-def _comparable(value):
-    """Plain, order-preserving form (SON and dicts alike) so specs compare by value and order."""
-    if isinstance(value, dict):
-        return [(key, _comparable(item)) for key, item in value.items()]
-    if isinstance(value, list):
-        return [_comparable(item) for item in value]
-    return value
-
-
 def same_index(a: dict, b: dict) -> bool:
-    spec_a, spec_b = index_spec(a), index_spec(b)
-    key_a, key_b = spec_a.pop("key"), spec_b.pop("key")
-    return _comparable(key_a) == _comparable(key_b) and {k: _comparable(v) for k, v in spec_a.items()} == {
-        k: _comparable(v) for k, v in spec_b.items()
-    }
+    """Whether two index definitions describe the same index (key order counts; see options.py)."""
+    return same_options(index_spec(a), index_spec(b))
 
 
 def _id_key(document: RawBSONDocument) -> bytes:
@@ -159,7 +151,8 @@ def import_dump(
     progress: Progress | None = None,
     batch_bytes: int = BATCH_BYTES,
 ) -> ImportReport:
-    """Import ``dump`` into ``target_db``; see the module docstring for the guarantees.
+    """Import ``dump`` (a folder's Dump or an archive's ArchiveDump) into ``target_db``; see the
+    module docstring for the guarantees.
 
     ``snapshot_dir``: where the rollback snapshot goes (AUTO_SNAPSHOT: beside the dump; None:
     no snapshot). Raises DamagedDumpError before any write when the dump is damaged,
@@ -167,17 +160,16 @@ def import_dump(
     asked. PyMongo errors propagate. Conflicts do not raise: they are counted in the report.
     """
     progress = progress or Progress()
-    checked = check_dump(dump, progress=progress)
+    checked = dump.check(progress=progress)
     db = client[target_db]
     report = ImportReport(
         dump_db=dump.db_name,
         target_db=target_db,
-        checksums_checked=dump.manifest is not None,
+        checksums_checked=dump.checksums_checked,
         dry_run=dry_run,
         indexes_only=indexes_only,
     )
-    writes = not dry_run
-    if writes and not indexes_only and snapshot_dir is not None:
+    if not dry_run and not indexes_only and snapshot_dir is not None:
         report.snapshot = settle_snapshot(
             client,
             dump,
@@ -187,52 +179,132 @@ def import_dump(
             progress=progress,
         )
     existing = {info["name"]: info for info in db.list_collections()}
-    for name, files in dump.collections.items():
-        if not is_data_collection(name):
-            report.not_imported.append(name)
-            continue
-        result = CollectionImport(name=name)
-        report.collections.append(result)
-        if name in existing:
-            result.option_differences = option_differences(files.options, existing[name].get("options") or {})
-        if drop and name in existing and not indexes_only:
-            if result.option_differences:
-                result.dropped, result.option_differences = True, []
-                if writes:
-                    db.drop_collection(name)
-                existing.pop(name)
-            else:
-                result.replaced = True
-                result.indexes_dropped = _drop_other_indexes(db, files, dry_run=dry_run)
-                _delete_what_the_dump_lacks(db, files, result, dry_run=dry_run, batch_bytes=batch_bytes)
-        if name not in existing:
-            if indexes_only:
-                result.option_differences = ["collection is missing in the target"]
-                continue
-            result.created = True
-            if writes:
-                db.command({"create": name, **files.options})
-        if not indexes_only and not (result.replaced and dry_run):
-            _import_documents(
+    report.not_imported = [name for name in [*dump.collections, *dump.views] if not is_data_collection(name)]
+    names = [name for name in dump.collections if is_data_collection(name)]
+    each = {"drop": drop, "dry_run": dry_run, "indexes_only": indexes_only, "batch_bytes": batch_bytes}
+    # Collections without documents cost a round trip or two and almost no server work: they go
+    # alongside, a few at a time, while the others are imported one after the other (in parallel
+    # these contend for the server: measured slower, docs/performance.md).
+    empty = [name for name in names if checked[name]["documents"] == 0]
+    with ThreadPoolExecutor(max_workers=EMPTY_COLLECTIONS_IN_FLIGHT) as pool:
+        alongside = {
+            name: pool.submit(
+                _import_collection,
                 db,
-                files,
-                result,
-                dry_run=dry_run,
-                batch_bytes=batch_bytes,
-                progress=progress,
-                fresh=result.created,
-                total=checked[name]["documents"],
+                dump.collections[name],
+                existing.get(name),
+                total=0,
+                progress=Progress(),
+                **each,
             )
-        _import_indexes(
+            for name in empty
+        }
+        results = {
+            name: _import_collection(
+                db,
+                dump.collections[name],
+                existing.get(name),
+                total=checked[name]["documents"],
+                progress=progress,
+                **each,
+            )
+            for name in names
+            if name not in alongside
+        }
+        results.update({name: future.result() for name, future in alongside.items()})
+    report.collections = [results[name] for name in names]
+    if not indexes_only:
+        views = {name: view for name, view in dump.views.items() if is_data_collection(name)}
+        for view in _views_in_creation_order(views):
+            report.collections.append(_import_view(db, view, existing, drop=drop, dry_run=dry_run))
+    progress.done()
+    return report
+
+
+def _import_collection(
+    db, files, present: dict | None, *, drop, dry_run, indexes_only, batch_bytes, progress, total: int
+) -> CollectionImport:
+    """One collection: replaced in place (or dropped, when its options differ) with ``drop``,
+    created with its options, its documents, its indexes.
+
+    ``present`` is the target's listCollections entry for it, None when it is not there.
+    """
+    name = files.name
+    result = CollectionImport(name=name)
+    if present is not None:
+        result.option_differences = option_differences(files.options, present.get("options") or {})
+    if drop and present is not None and not indexes_only:
+        if result.option_differences:
+            result.dropped, result.option_differences = True, []
+            if not dry_run:
+                db.drop_collection(name)
+            present = None
+        else:
+            result.replaced = True
+            result.indexes_dropped = _drop_other_indexes(db, files, dry_run=dry_run)
+            _delete_what_the_dump_lacks(db, files, result, dry_run=dry_run, batch_bytes=batch_bytes)
+    if present is None:
+        if indexes_only:
+            result.option_differences = ["collection is missing in the target"]
+            return result
+        result.created = True
+        if not dry_run:
+            db.command({"create": name, **files.options})
+    if not indexes_only and not (result.replaced and dry_run):
+        _import_documents(
             db,
             files,
             result,
-            recreate_different=indexes_only or result.replaced,
             dry_run=dry_run,
-            missing_collection=result.created,
+            batch_bytes=batch_bytes,
+            progress=progress,
+            fresh=result.created,
+            total=total,
         )
-    progress.done()
-    return report
+    _import_indexes(
+        db,
+        files,
+        result,
+        recreate_different=indexes_only or result.replaced,
+        dry_run=dry_run,
+        missing_collection=result.created,
+    )
+    return result
+
+
+def _views_in_creation_order(views: dict) -> list:
+    """The views, each after the views it is defined on (a view may read another view)."""
+    ordered, placed = [], set()
+    pending = sorted(views.values(), key=lambda view: view.name)
+    while pending:
+        ready = [v for v in pending if v.options.get("viewOn") not in views or v.options["viewOn"] in placed]
+        ready = ready or pending[:1]  # a cycle cannot be created anyway: let the server say so
+        for view in ready:
+            ordered.append(view)
+            placed.add(view.name)
+            pending.remove(view)
+    return ordered
+
+
+def _import_view(db, view, existing: dict, *, drop: bool, dry_run: bool) -> CollectionImport:
+    """Create a view as the dump defines it; one of the same definition counts as identical, any
+    other (or a collection of that name) as a conflict, left untouched (``drop``: replaced)."""
+    result = CollectionImport(name=view.name, view_on=view.options.get("viewOn"))
+    present = existing.get(view.name)
+    if present is not None and present.get("type") != "view":
+        result.option_differences = [f"the target holds a {present.get('type', 'collection')}, not a view"]
+    elif present is not None:
+        result.option_differences = option_differences(view.options, present.get("options") or {})
+    if drop and present is not None and result.option_differences:
+        result.dropped, result.option_differences = True, []
+        if not dry_run:
+            db.drop_collection(view.name)
+        present = None
+    if present is None:
+        result.created = True
+        if not dry_run:
+            db.command({"create": view.name, **view.options})
+    return result
 
 
 def _delete_what_the_dump_lacks(
@@ -245,7 +317,7 @@ def _delete_what_the_dump_lacks(
     merge (what it would insert: the dump's documents the target lacks or holds otherwise).
     """
     collection = db.get_collection(files.name, codec_options=RAW)
-    dump_documents = sorted_documents(files.bson_path)
+    dump_documents = sorted_documents(files)
     head = next(dump_documents, None)
     head_key = None if head is None else id_order_key(head)
     doomed, doomed_bytes, kept = [], 0, 0
@@ -266,7 +338,7 @@ def _delete_what_the_dump_lacks(
     result.deleted += _delete(collection, doomed, dry_run=dry_run)
     if dry_run:
         result.identical = kept
-        result.dump_documents = sum(1 for _ in iter_raw_documents(files.bson_path))
+        result.dump_documents = sum(1 for _ in files.documents())
         result.inserted = result.dump_documents - kept
 
 
@@ -296,18 +368,23 @@ def _delete(collection, ids: list, *, dry_run: bool) -> int:
 
 
 def option_differences(wanted: dict, actual: dict) -> list[str]:
-    """Collection options (validator, collation, capped, ...) that differ, by name."""
+    """Collection options (validator, collation, capped, ...) that differ in meaning, by name.
+
+    Field order counts where MongoDB gives it meaning, not elsewhere (migration_tools.options).
+    """
     names = sorted(set(wanted) | set(actual))
     return [
         f"{name}: dump {wanted.get(name)!r}, target {actual.get(name)!r}"
         for name in names
-        if _comparable(wanted.get(name)) != _comparable(actual.get(name))
+        if name not in wanted
+        or name not in actual
+        or comparable_option(name, wanted[name]) != comparable_option(name, actual[name])
     ]
 
 
 def _batches(files: CollectionFiles, batch_bytes: int):
     batch, size = [], 0
-    for raw in iter_raw_documents(files.bson_path):
+    for raw in files.documents():
         if batch and (size + len(raw) > batch_bytes or len(batch) >= BATCH_DOCUMENTS):
             yield batch
             batch, size = [], 0
@@ -322,7 +399,8 @@ def _import_documents(
 ) -> None:
     collection = db.get_collection(files.name, codec_options=RAW)
     done_bytes = 0
-    for batch in _batches(files, batch_bytes):
+    # The next batch is read and framed while this one is written (migration_tools.reading).
+    for batch in prefetched(_batches(files, batch_bytes)):
         result.dump_documents += len(batch)
         done_bytes += sum(len(doc.raw) for doc in batch)
         # A collection this run created holds nothing yet: insert straight away. Otherwise
@@ -467,11 +545,12 @@ def format_import_report(report: ImportReport, *, seconds: float, verbosity: int
             notes.append("INDEXES DIFFER " + ", ".join(item.indexes_conflicting) + " (see --indexes-only)")
         notes += [f"option differs: {text}" for text in item.option_differences]
         if verbosity >= 2 or notes or item.inserted:
-            counts = (
-                ""
-                if report.indexes_only
-                else f"{verb} {item.inserted:>7}, already identical {item.identical:>7}"
-            )
+            if item.view_on is not None:
+                counts = f"{'view on ' + item.view_on:<40}"
+            elif report.indexes_only:
+                counts = ""
+            else:
+                counts = f"{verb} {item.inserted:>7}, already identical {item.identical:>7}"
             lines.append(f"  {item.name:<36} {counts}  {'; '.join(notes)}".rstrip())
     documents = report.inserted + report.identical
     checked = (
@@ -533,7 +612,11 @@ class ImportRun:
 
 def import_run(
     *,
-    from_dir: Path,
+    source: str | None,
+    archive: str | None,
+    source_db: str | None,
+    collections: list[str] | None,
+    spool_dir: str | None,
     uri: str | None,
     db: str | None,
     drop: bool,
@@ -547,81 +630,95 @@ def import_run(
     warn: Callable[[str], object],
     announce: Callable[[str], object] = print,
     verbosity: int = 1,
+    max_ops_per_second: float | None = None,
 ) -> ImportRun:
     """import_atlas: check the request and the dump, import it, record the run in the target.
 
-    The target is ``uri`` or ATLAS_MONGODB_URI (never MONGODB_URI), the database ``db`` or
+    The dump is ``source`` (a folder, or a file read as an archive) or ``archive`` (a file, or
+    "-" for standard input), read and checked whole first (archive.dump_source), limited to
+    ``collections``; ``source_db`` picks one database of a dump that holds several, and a piped
+    or gzipped archive is copied to ``spool_dir`` (default: the system's temporary folder). The
+    target is ``uri`` or ATLAS_MONGODB_URI (never MONGODB_URI), the database ``db`` or
     MONGODB_DB_NAME, the one the application will read. ``announce`` is told first what the run
-    reads and writes, then (``verbosity`` 1 or more) the report; ``warn`` is told when the dump has
-    no manifest. Raises CommandError: exit 1
-    for --drop without --yes, a damaged dump, an unsafe target or a snapshot that cannot be taken
-    as asked (nothing written); exit 2 when no target is named or it cannot be reached, or the
-    disk fills up with the snapshot; exit 1 after the report when the import left conflicts.
+    reads and writes (and of a temporary copy), then (``verbosity`` 1 or more) the report;
+    ``warn`` is told of what the dump lacks or may have changed. ``max_ops_per_second`` paces
+    the target (runs.pace_for). Raises CommandError: exit 1 for --drop without --yes, a damaged
+    dump, an unknown database or collection, an unsafe target or a snapshot that cannot be taken
+    as asked (nothing written); exit 2 when no target is named or it cannot be reached, the dump
+    cannot be read as asked, or the disk fills up with the snapshot; exit 1 after the report
+    when the import left conflicts.
     """
     if drop and not yes and not dry_run:
         raise refuse("--drop replaces the dump's collections in the target: add --yes to confirm.")
     uri, uri_name = named_target(uri, option="--uri", command="import_atlas")
     target_db = db or settings.MONGODB_DB_NAME
-    audit.source, audit.target, audit.database = str(from_dir), uri, target_db
-    try:
-        dump = load_dump(from_dir)
-    except DamagedDumpError as exc:
-        raise refuse(f"Refused, nothing written: {exc}") from None
-    if verbosity >= 1:
-        announce(
-            f"import_atlas: reads the dump {from_dir} (database {dump.db_name}) and writes "
+    label = dump_label(source, archive)
+    audit.source, audit.target, audit.database = label, uri, target_db
+    say = announce if verbosity >= 1 else (lambda text: None)
+    with dump_source(
+        path=source,
+        archive=archive,
+        source_db=source_db,
+        collections=collections,
+        spool_dir=spool_dir,
+        say=say,
+    ) as dump:
+        say(
+            f"import_atlas: reads the dump {label} (database {dump.db_name}) and writes "
             f"{where(uri, target_db, uri_name)}, where its audit record goes too."
         )
-    refuse_local_source_as_target(uri, target_db)
-    if dump.manifest is None:
-        warn(
-            f"warning: {dump.root} has no manifest.json (a mongodump folder?): no checksum could be "
-            "checked; the BSON framing and every document were."
-        )
-    snapshot = None if no_snapshot else (snapshot_dir or AUTO_SNAPSHOT)
-    client = client_for(uri, name=uri_name)
-    try:
-        # A database the user has no right on is named by this read, before the audit record tries.
-        client[target_db].list_collection_names()
-        with audit.recording(client[target_db], location=f"database {target_db} of the target"):
-            started = time.monotonic()
-            try:
-                report = import_dump(
-                    client,
-                    dump,
-                    target_db=target_db,
-                    target_uri=uri,
-                    drop=drop,
-                    dry_run=dry_run,
-                    indexes_only=indexes_only,
-                    snapshot_dir=snapshot,
-                    progress=progress,
-                )
-            except (DamagedDumpError, SnapshotRefused) as exc:
-                raise refuse(f"Refused, nothing written: {exc}") from None
-            except DiskFullError as exc:
-                raise cannot_run(f"disk full: the rollback snapshot: {exc}") from None
-            seconds = time.monotonic() - started
-            audit.counts = {
-                c.name: {
-                    "inserted": c.inserted,
-                    "identical": c.identical,
-                    "conflicts": c.conflicts,
-                    "deleted": c.deleted,
+        refuse_local_source_as_target(uri, target_db)
+        if not dump.checksums_checked:
+            warn(
+                f"warning: {dump.root} has no manifest.json (a mongodump folder?): no checksum could be "
+                "checked; the BSON framing and every document were."
+            )
+        for text in dump.warnings:
+            warn(f"warning: {text}")
+        snapshot = None if no_snapshot else (snapshot_dir or AUTO_SNAPSHOT)
+        client = paced_client(uri, name=uri_name, max_ops_per_second=max_ops_per_second)
+        try:
+            # A database the user has no right on is named by this read, before the audit record tries.
+            client[target_db].list_collection_names()
+            with audit.recording(client[target_db], location=f"database {target_db} of the target"):
+                started = time.monotonic()
+                try:
+                    report = import_dump(
+                        client,
+                        dump,
+                        target_db=target_db,
+                        target_uri=uri,
+                        drop=drop,
+                        dry_run=dry_run,
+                        indexes_only=indexes_only,
+                        snapshot_dir=snapshot,
+                        progress=progress,
+                    )
+                except (DamagedDumpError, SnapshotRefused) as exc:
+                    raise refuse(f"Refused, nothing written: {exc}") from None
+                except DiskFullError as exc:
+                    raise cannot_run(f"disk full: the rollback snapshot: {exc}") from None
+                seconds = time.monotonic() - started
+                audit.counts = {
+                    c.name: {
+                        "inserted": c.inserted,
+                        "identical": c.identical,
+                        "conflicts": c.conflicts,
+                        "deleted": c.deleted,
+                    }
+                    for c in report.collections
                 }
-                for c in report.collections
-            }
-            audit.checksums = {
-                name: item["content_hash"]
-                for name, item in ((dump.manifest or {}).get("collections") or {}).items()
-            }
-            if verbosity >= 1:
-                announce(
-                    format_import_report(report, seconds=seconds, verbosity=verbosity, target=redact(uri))
-                )
-            refuse_conflicts(report)
-    finally:
-        client.close()
+                audit.checksums = {
+                    name: item["content_hash"]
+                    for name, item in ((dump.manifest or {}).get("collections") or {}).items()
+                }
+                if verbosity >= 1:
+                    announce(
+                        format_import_report(report, seconds=seconds, verbosity=verbosity, target=redact(uri))
+                    )
+                refuse_conflicts(report)
+        finally:
+            client.close()
     return ImportRun(report, seconds)
 
 

@@ -14,12 +14,15 @@ application's database.
 from __future__ import annotations
 
 import contextlib
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
+from pymongo import monitoring
 from pymongo.database import Database
 
 from migration_tools.models import MigrationRun
@@ -57,6 +60,7 @@ __all__ = [
     "named_source",
     "named_target",
     "named_uri",
+    "paced_client",
     "refuse",
     "same_database",
     "server_key",
@@ -72,10 +76,73 @@ STATUS_BY_EXIT_CODE = {
 
 
 class MigrationCommand(OperatorCommand):
-    """The base of the migration commands."""
+    """The base of the migration commands: no system checks, and the pace of a shared tier."""
 
     # The checks load every URLconf and app; a migration run needs none of it (~0.2 s a run).
     requires_system_checks = []
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--max-ops-per-second",
+            type=float,
+            help=f"At most this many operations a second to the server (0: no limit). Default: "
+            f"{SHARED_TIER_PACE:g} to an Atlas host (*.mongodb.net), whose free and shared tiers allow "
+            "100; no limit elsewhere.",
+        )
+
+
+# Atlas's free tier (M0) allows 100 operations a second, M2 200, M5 and Flex 500; a client cannot
+# tell them from a dedicated cluster before it is throttled, so every Atlas host gets M0's pace
+# with a margin. It costs a dedicated cluster next to nothing: each operation carries up to
+# 10,000 documents or 8 MB.
+SHARED_TIER_PACE = 90.0
+ATLAS_DOMAIN = ".mongodb.net"
+
+
+def pace_for(uri: str, max_ops_per_second: float | None) -> float | None:
+    """Operations a second allowed to ``uri``'s server: the option when given (0: none), else
+    SHARED_TIER_PACE for an Atlas host and no limit elsewhere."""
+    if max_ops_per_second is not None:
+        return max_ops_per_second or None
+    try:
+        hosts = parse_uri(uri).hosts
+    except ImproperlyConfigured:
+        return None  # client_for names the malformed URI
+    atlas = any(split_host(host)[0].lower().endswith(ATLAS_DOMAIN) for host in hosts)
+    return SHARED_TIER_PACE if atlas else None
+
+
+class OperationPacer(monitoring.CommandListener):
+    """Holds each command a client sends, before it is sent, so that no more than ``per_second``
+    leave in any second, from every thread together (PyMongo tells a CommandListener of a
+    command in the sending thread, just before the bytes go)."""
+
+    def __init__(self, per_second: float) -> None:
+        self.interval = 1.0 / per_second
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def started(self, event) -> None:
+        with self._lock:
+            now = time.monotonic()
+            wait = self._next - now
+            self._next = max(now, self._next) + self.interval
+        if wait > 0:
+            time.sleep(wait)
+
+    def succeeded(self, event) -> None:
+        pass
+
+    def failed(self, event) -> None:
+        pass
+
+
+def paced_client(uri: str, *, name: str, max_ops_per_second: float | None = None):
+    """client_for(uri), paced as :func:`pace_for` says."""
+    pace = pace_for(uri, max_ops_per_second)
+    if pace is None:
+        return client_for(uri, name=name)
+    return client_for(uri, name=name, event_listeners=[OperationPacer(pace)])
 
 
 def named_uri(given: str | None, *, option: str, variable: str, role: str, command: str) -> tuple[str, str]:

@@ -9,6 +9,7 @@ collection options, and checks the application's invariants on the target.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections import Counter
@@ -18,6 +19,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import bson
+from bson import json_util
+from bson.json_util import RELAXED_JSON_OPTIONS
 from django.conf import settings
 
 from gamification.invariants import (
@@ -28,36 +31,35 @@ from gamification.invariants import (
     user_column,
     users_collection,
 )
+from migration_tools.archive import dump_label, dump_source
 from migration_tools.bsonfiles import (
     DECODE,
     DamagedDumpError,
     document_id,
     id_order_key,
-    iter_raw_documents,
     split_documents,
 )
 from migration_tools.dump import (
     PER_USER_MODELS,
     SORTED_BY_ID,
     Dump,
-    check_dump,
     describe_emptiness,
     holds_data,
     left_out_sentence,
     list_dumpable,
-    load_dump,
     open_private,
     sorted_documents,
     tools_collections_in,
 )
 from migration_tools.progress import Progress
-from migration_tools.restore import _comparable, index_spec, option_differences, same_index
+from migration_tools.reading import READ_BATCH_DOCUMENTS, prefetched
+from migration_tools.restore import index_spec, option_differences, same_index
 from migration_tools.runs import (
     Audit,
     cannot_run,
-    client_for,
     named_source,
     named_target,
+    paced_client,
     refuse,
     same_database,
     where,
@@ -87,6 +89,7 @@ class CollectionDiff:
     expired_ids: list[str] = field(default_factory=list)
     index_differences: list[str] = field(default_factory=list)
     option_differences: list[str] = field(default_factory=list)
+    view: bool = False  # compared by its definition (viewOn, pipeline, collation) alone
 
     @property
     def identical(self) -> bool:
@@ -137,7 +140,10 @@ class LiveSide:
 
     def __init__(self, db) -> None:
         self.db = db
-        self.infos = {info["name"]: info for info in list_dumpable(db)}
+        self._indexes: dict[str, list[dict]] = {}
+        self.infos, self.views = {}, {}
+        for info in list_dumpable(db, views=True):
+            (self.views if info.get("type") == "view" else self.infos)[info["name"]] = info
         self.left_out = tools_collections_in(db)
 
     def names(self) -> set[str]:
@@ -146,12 +152,19 @@ class LiveSide:
     def options(self, name: str) -> dict:
         return dict(self.infos[name].get("options") or {})
 
+    def view_options(self) -> dict[str, dict]:
+        """Each view's definition: viewOn, pipeline, collation."""
+        return {name: dict(info.get("options") or {}) for name, info in self.views.items()}
+
     def indexes(self, name: str) -> list[dict]:
-        return [dict(index) for index in self.db[name].list_indexes()]
+        if name not in self._indexes:  # asked twice per collection (indexes, TTL): one round trip
+            self._indexes[name] = [dict(index) for index in self.db[name].list_indexes()]
+        return self._indexes[name]
 
     def documents(self, name: str) -> Iterator[bytes]:
-        """Raw documents sorted by _id, read in bounded server batches."""
-        for batch in self.db[name].find_raw_batches({}, **SORTED_BY_ID):
+        """Raw documents sorted by _id, read in bounded server batches, one batch ahead."""
+        batches = self.db[name].find_raw_batches({}, **SORTED_BY_ID, batch_size=READ_BATCH_DOCUMENTS)
+        for batch in prefetched(batches):
             yield from split_documents(batch)
 
     def count_by_user(self, model) -> Counter:
@@ -162,10 +175,10 @@ class LiveSide:
 
 
 class DumpSide:
-    """A dump on disk: its data collections; a file not sorted by _id (mongodump's natural order)
-    is sorted first."""
+    """A dump (a folder or an archive): its data collections and views; a collection not sorted by
+    _id (mongodump's natural order) is sorted first."""
 
-    def __init__(self, dump: Dump) -> None:
+    def __init__(self, dump: Dump) -> None:  # or an ArchiveDump
         self.dump = dump
         self.files = {name: files for name, files in dump.collections.items() if is_data_collection(name)}
         self.left_out = sorted(name for name in dump.collections if is_tools_collection(name))
@@ -176,15 +189,19 @@ class DumpSide:
     def options(self, name: str) -> dict:
         return self.files[name].options
 
+    def view_options(self) -> dict[str, dict]:
+        """Each view's definition, as the dump holds it."""
+        return {name: view.options for name, view in self.dump.views.items() if is_data_collection(name)}
+
     def indexes(self, name: str) -> list[dict]:
         return self.files[name].indexes
 
     def documents(self, name: str) -> Iterator[bytes]:
-        return sorted_documents(self.files[name].bson_path)
+        return sorted_documents(self.files[name])
 
     def count_by_user(self, model) -> Counter:
         """Documents per user (``str`` of the user's ``_id``) of a per-user model's collection."""
-        return raw_counts_by_user(model, iter_raw_documents(self.files[model._meta.db_table].bson_path))
+        return raw_counts_by_user(model, self.files[model._meta.db_table].documents())
 
 
 # -- the comparison ----------------------------------------------------------------------------
@@ -198,7 +215,8 @@ def verify(
     progress: Progress | None = None,
     now: datetime | None = None,
 ) -> VerifyReport:
-    """Compare ``source`` (a LiveSide or DumpSide, or a Dump) with the database ``target_db``.
+    """Compare ``source`` (a LiveSide or DumpSide, or a dump: a folder's Dump or an archive's
+    ArchiveDump) with the database ``target_db``.
 
     The tools' own collections are left out on both sides. A document whose TTL (by either side's
     TTL indexes) has passed at ``now`` is counted as expired, apart, and is never a difference.
@@ -206,8 +224,8 @@ def verify(
     """
     started = time.monotonic()
     progress = progress or Progress()
-    if isinstance(source, Dump):
-        check_dump(source, progress=progress)
+    if not isinstance(source, LiveSide | DumpSide):
+        source.check(progress=progress)
         source = DumpSide(source)
     target = LiveSide(target_db)
     report = VerifyReport(
@@ -241,10 +259,26 @@ def verify(
             now=now,
             progress=progress,
         )
+    report.collections += view_differences(source.view_options(), target.view_options())
     progress.done()
     report.invariants = check_invariants(source, target, {diff.name: diff for diff in report.collections})
     report.seconds = round(time.monotonic() - started, 3)
     return report
+
+
+def view_differences(source: dict[str, dict], target: dict[str, dict]) -> list[CollectionDiff]:
+    """One row per view of either side: missing, extra, or defined otherwise (in meaning)."""
+    rows = []
+    for name in sorted(set(source) | set(target)):
+        diff = CollectionDiff(name=name, view=True)
+        if name not in target:
+            diff.option_differences.append("view missing in the target")
+        elif name not in source:
+            diff.option_differences.append("view not in the source")
+        else:
+            diff.option_differences = option_differences(source[name], target[name])
+        rows.append(diff)
+    return rows
 
 
 def _note(ids: list[str], value) -> None:
@@ -351,10 +385,15 @@ def index_differences(source: list[dict], target: list[dict]) -> list[str]:
             differences.append(f"index {name} not in the source")
         elif not same_index(wanted[name], present[name]):
             differences.append(
-                f"index {name} differs: source {_comparable(index_spec(wanted[name]))}, "
-                f"target {_comparable(index_spec(present[name]))}"
+                f"index {name} differs: source {_shown(index_spec(wanted[name]))}, "
+                f"target {_shown(index_spec(present[name]))}"
             )
     return differences
+
+
+def _shown(spec: dict) -> str:
+    """An index spec as relaxed Extended JSON, in its own field order."""
+    return json_util.dumps(spec, json_options=RELAXED_JSON_OPTIONS)
 
 
 # -- domain invariants --------------------------------------------------------------------------
@@ -424,10 +463,16 @@ def format_report(report: VerifyReport) -> str:
         f"{'expired':>8}  indexes  options",
     ]
     for diff in report.collections:
+        options = "ok" if not diff.option_differences else "DIFF"
+        if diff.view:
+            lines.append(
+                f"{diff.name:<34} {'(view)':>8} {'':>8} {'':>8} {'':>6} {'':>7} {'':>8}  {'':<7}  {options}"
+            )
+            continue
         lines.append(
             f"{diff.name:<34} {diff.source_documents:>8} {diff.target_documents:>8} {diff.missing:>8} "
             f"{diff.extra:>6} {diff.different:>7} {diff.expired:>8}  "
-            f"{'ok' if not diff.index_differences else 'DIFF':<7}  {'ok' if not diff.option_differences else 'DIFF'}"
+            f"{'ok' if not diff.index_differences else 'DIFF':<7}  {options}"
         )
     details = []
     for diff in report.collections:
@@ -470,16 +515,24 @@ def verify_run(
     progress: Progress,
     audit: Audit,
     announce: Callable[[str], object] = print,
+    warn: Callable[[str], object] = print,
     json_path: str | None = None,
+    source_db: str | None = None,
+    spool_dir: str | None = None,
+    max_ops_per_second: float | None = None,
 ) -> VerifyReport:
     """verify_migration: compare the target with the live source, or with ``dump``; recorded in the target.
 
     Sides: the target is ``target_uri`` or ATLAS_MONGODB_URI, database ``target_db`` or
     MONGODB_DB_NAME (the one the application will read); the source ``source_uri`` or
-    LOCAL_MONGODB_URI, database ``db`` or MONGODB_DB_NAME (with ``dump``: ``db`` or the dump's).
-    Never MONGODB_URI. ``announce`` is told first what the run reads, then the report (also
-    written to ``json_path``). Raises CommandError: exit 2 when a side is not named or cannot be
-    reached (the target is checked first), or the comparison cannot be trusted; exit 1 for the
+    LOCAL_MONGODB_URI, database ``db`` or MONGODB_DB_NAME, or ``dump``: a folder, an archive
+    file, or "-" (an archive on standard input), with ``source_db`` picking one database of a dump
+    that holds several and ``spool_dir`` where a piped or gzipped archive is copied (its database:
+    ``db`` or the dump's). Never MONGODB_URI. ``announce`` is told first what the run reads (and
+    of a temporary copy), then the report (also written to ``json_path``); ``warn`` hears what a
+    dump may have changed. ``max_ops_per_second`` paces each server (runs.pace_for). Raises
+    CommandError: exit 2 when a side is not named or cannot be reached (the target is checked
+    first), the dump cannot be read as asked, or the comparison cannot be trusted; exit 1 for the
     same database on both sides, a damaged dump, a side that does not exist or holds no data, and,
     after the report, for differences.
     """
@@ -487,7 +540,7 @@ def verify_run(
     target_db = target_db or settings.MONGODB_DB_NAME
     audit.target, audit.database = target_uri, target_db
     if dump:
-        source_side = f"the dump {dump}"
+        source_side = f"the dump {dump_label(dump, None)}"
     else:
         source_uri, source_name = named_source(source_uri, option="--source-uri", command="verify_migration")
         source_db, source_label = db or settings.MONGODB_DB_NAME, redact(source_uri)
@@ -498,14 +551,14 @@ def verify_run(
                 "comparing it with itself proves nothing. Name the local source with --source-uri or "
                 "LOCAL_MONGODB_URI, and the Atlas target with --target-uri or ATLAS_MONGODB_URI."
             )
-    audit.source = str(dump) if dump else source_uri
+    audit.source = dump_label(dump, None) if dump else source_uri
     announce(
         f"verify_migration: reads {source_side} and {where(target_uri, target_db, target_name)}; writes only "
         "its audit record, in the target's database."
     )
-    target_client = client_for(target_uri, name=target_name)
-    clients = [target_client]
-    try:
+    with contextlib.ExitStack() as stack:
+        target_client = paced_client(target_uri, name=target_name, max_ops_per_second=max_ops_per_second)
+        stack.callback(target_client.close)
         # Before the audit record, which would create a database that a typo names.
         if not holds_data(target_client[target_db]):
             raise refuse(
@@ -515,14 +568,26 @@ def verify_run(
             )
         with audit.recording(target_client[target_db], location=f"database {target_db} of the target"):
             if dump:
-                try:
-                    source = load_dump(Path(dump))
-                except DamagedDumpError as exc:
-                    raise refuse(f"Refused: {exc}") from None
-                source_db, source_label = db or source.db_name, str(dump)
+                piped = dump == "-"
+                source = stack.enter_context(
+                    dump_source(
+                        path=None if piped else dump,
+                        archive="-" if piped else None,
+                        source_db=source_db,
+                        spool_dir=spool_dir,
+                        say=announce,
+                        path_option="--dump",
+                        refused="Refused",
+                    )
+                )
+                for text in source.warnings:
+                    warn(f"warning: {text}")
+                source_db, source_label = db or source.db_name, dump_label(dump, None)
             else:
-                source_client = client_for(source_uri, name=source_name)
-                clients.append(source_client)
+                source_client = paced_client(
+                    source_uri, name=source_name, max_ops_per_second=max_ops_per_second
+                )
+                stack.callback(source_client.close)
                 source = LiveSide(source_client[source_db])
                 if not holds_data(source.db):
                     raise refuse(
@@ -557,9 +622,6 @@ def verify_run(
                 write_report_json(report, json_path)
             announce(format_report(report))
             refuse_differences(report)
-    finally:
-        for client in clients:
-            client.close()
     return report
 
 

@@ -90,14 +90,15 @@ class OperatorCommand(BaseCommand):
             raise command_failure(exc, interrupted_message=self.interrupted_message) from exc
 
 
-def client_for(uri: str, *, name: str) -> MongoClient:
-    """A client built with the project's options, already answering a ping.
+def client_for(uri: str, *, name: str, **overrides) -> MongoClient:
+    """A client built with the project's options (and ``overrides``, MongoClient's keyword
+    arguments), already answering a ping.
 
     A malformed URI, a name that DNS does not know (both named by ``name``, the option or
     variable the URI came from) or a server that does not answer is exit code 2.
     """
     try:
-        client = make_client(uri, name=name)
+        client = make_client(uri, name=name, **overrides)
     except ImproperlyConfigured as exc:
         raise cannot_run(str(exc)) from None
     except PyMongoError as exc:  # a mongodb+srv:// name is resolved here, before any connection

@@ -69,3 +69,39 @@ def test_load_smoke_reports_every_endpoint_without_errors():
         assert endpoint in names
     assert step["mongodb_ops_per_second"] > 0
     assert report["storage"]["bytes_per_1000_sessions"] > 0
+
+
+def test_peers_bench_smoke_compares_ours_the_floor_and_the_real_tools(mongo_tools):
+    report = _run("bench.peers")
+    assert report["smoke"] is True and report["documents"] > 1000
+    assert list(report["distances"]) == ["loopback", "2 ms"]
+    for label, rows in report["distances"].items():
+        for kind in ("export", "import"):
+            programs = rows[kind]["archive"]
+            assert programs["ours"]["seconds"] > 0 and programs["peer"]["seconds"] > 0
+            assert report["ratios"][label][kind]["archive"]["peer_over_ours"] == pytest.approx(
+                programs["peer"]["seconds"] / programs["ours"]["seconds"], abs=0.01
+            )
+        assert (
+            rows["verify"]["live"]["ours"]["peak_rss_mb"] > 10
+            and rows["verify"]["floor"]["floor"]["seconds"] > 0
+        )
+
+
+def test_startup_bench_reports_every_variant():
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.startup", "--repeat", "1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    labels = [line.rsplit(None, 2)[0] for line in result.stdout.splitlines()]
+    assert labels == [
+        'python -c "import pymongo" (the floor)',
+        "before",
+        "+ the GDAL probe",
+        "+ no admin autodiscovery (as it is)",
+        "+ only the apps the command needs",
+    ]

@@ -8,7 +8,14 @@ from django.core.management import get_commands, load_command_class
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = sorted((ROOT / "docs").glob("*.md")) + [ROOT / "README.md"]
-TOOLING_VARIABLES = {"MONGODB_TEST_URI", "DEMO_SERVE", "DEMO_PORT", "DEMO_DIR", "REQUIRE_BROWSER"}
+TOOLING_VARIABLES = {
+    "MONGODB_TEST_URI",
+    "DEMO_SERVE",
+    "DEMO_PORT",
+    "DEMO_DIR",
+    "REQUIRE_BROWSER",
+    "REQUIRE_MONGO_TOOLS",
+}
 SETTINGS_FILES = sorted((ROOT / "studymaster" / "settings").glob("*.py"))
 # manage.py <command> [words and --options], up to the end of the line or code span
 COMMAND = re.compile(r"manage\.py\s+([a-z_]+)([^\n`|]*)")

@@ -49,13 +49,15 @@ def compare(source, target, **kwargs):
     )
 
 
-def run_command(*args, **options) -> tuple[int, str, str]:
-    """(exit code, stdout, stderr) of a command, its CommandError's message ending stderr."""
-    out, err = io.StringIO(), io.StringIO()
+def run_command(*args, binary: bool = False, **options) -> tuple[int, str | bytes, str]:
+    """(exit code, stdout, stderr) of a command, its CommandError's message ending stderr; stdout as
+    bytes with ``binary`` (a text stream over a byte buffer, as a real standard output is)."""
+    out = io.TextIOWrapper(io.BytesIO(), write_through=True) if binary else io.StringIO()
+    err = io.StringIO()
     try:
         call_command(*args, stdout=out, stderr=err, **options)
         code = 0
     except CommandError as exc:
         code = exc.returncode
         err.write(str(exc))
-    return code, out.getvalue(), err.getvalue()
+    return code, out.buffer.getvalue() if binary else out.getvalue(), err.getvalue()

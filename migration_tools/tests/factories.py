@@ -106,6 +106,17 @@ def populate_awkward(db, *, big_documents: bool = False) -> None:
     indexed.create_index("b", partialFilterExpression={"a": {"$gt": 0}}, name="b_partial")
     indexed.create_index("sp", sparse=True, name="sp_sparse")
     indexed.create_index("seen", expireAfterSeconds=3600 * 24 * 365, name="seen_ttl")
+    # A view, with a collation (named settings) and no document whose field order is meaning.
+    db.command(
+        SON(
+            [
+                ("create", "indexed_positive"),
+                ("viewOn", "indexed"),
+                ("pipeline", [{"$match": {"a": {"$gt": 0}}}, {"$project": {"email": 1}}]),
+                ("collation", SON([("locale", "en"), ("strength", 2)])),
+            ]
+        )
+    )
     if big_documents:
         seven_mb = "x" * (7 * 1024 * 1024)
         db["big"].insert_many([{"_id": 1, "blob": seven_mb}, {"_id": 2, "blob": seven_mb + "y"}])

@@ -7,16 +7,14 @@ with nothing lost or duplicated: verify_migration then reports the target identi
 
 from __future__ import annotations
 
-import io
 import re
 import threading
 import time
 
 import pytest
-from django.core.management import call_command
-from django.core.management.base import CommandError
 from django.test import override_settings
 
+from migration_tools.tests.conftest import run_command as run
 from migration_tools.tests.factories import populate_domain
 from studymaster.embedded import EmbeddedMongo
 from studymaster.mongo import APP_NAME
@@ -39,18 +37,6 @@ def _small_batches(monkeypatch):
     from migration_tools import restore
 
     monkeypatch.setattr(restore, "BATCH_DOCUMENTS", BATCH)
-
-
-def run(*args) -> tuple[int, str, str]:
-    """(exit code, stdout, stderr) of a command."""
-    out, err = io.StringIO(), io.StringIO()
-    try:
-        call_command(*args, stdout=out, stderr=err)
-        code = 0
-    except CommandError as exc:
-        code = exc.returncode
-        err.write(str(exc))
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture

@@ -194,7 +194,7 @@ def _fill_the_disk_after(monkeypatch, allowed_bytes: int):
     """Make every dump file write fail with ENOSPC once ``allowed_bytes`` were written in all."""
     import migration_tools.dump as dump_module
 
-    real_write, written = dump_module._HashingWriter.write, [0]
+    real_write, written = dump_module.HashingWriter.write, [0]
 
     def write(self, data):
         written[0] += len(data)
@@ -202,7 +202,7 @@ def _fill_the_disk_after(monkeypatch, allowed_bytes: int):
             raise OSError(errno.ENOSPC, "No space left on device", str(self.path))
         return real_write(self, data)
 
-    monkeypatch.setattr(dump_module._HashingWriter, "write", write)
+    monkeypatch.setattr(dump_module.HashingWriter, "write", write)
 
 
 def test_a_full_disk_during_export_is_exit_2_naming_the_path_and_the_space_needed(
@@ -256,7 +256,7 @@ def test_ctrl_c_during_an_export_is_exit_130_recorded_as_interrupted_and_leaves_
     def interrupt(self, data):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(dump_module._HashingWriter, "write", interrupt)
+    monkeypatch.setattr(dump_module.HashingWriter, "write", interrupt)
     out = tmp_path / "dump"
     code, _, err = run_command(
         "export_local", "--out", str(out), "--uri", local_db.uri, "--db", local_db.name
@@ -278,11 +278,11 @@ def test_an_export_that_crashed_leaves_no_dump_and_the_rerun_just_works(local_db
     crash = (
         "import django, os, signal; django.setup()\n"
         "import migration_tools.dump as d\n"
-        "real = d._HashingWriter.write\n"
+        "real = d.HashingWriter.write\n"
         "def write(self, data):\n"
         "    if self.path.name.endswith('.bson'): os.kill(os.getpid(), signal.SIGKILL)\n"
         "    return real(self, data)\n"
-        "d._HashingWriter.write = write\n"
+        "d.HashingWriter.write = write\n"
         "from django.core.management import call_command\n"
         f"call_command('export_local', '--out', {str(out)!r}, '--uri', {local_db.uri!r}, '--db', {local_db.name!r})\n"
     )

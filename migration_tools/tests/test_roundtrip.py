@@ -6,6 +6,7 @@ from bson.raw_bson import RawBSONDocument
 
 from migration_tools.bsonfiles import RAW, bson_compare, id_sort_key
 from migration_tools.dump import load_dump
+from migration_tools.restore import import_dump
 from migration_tools.tests.conftest import compare
 from migration_tools.tests.factories import mixed_ids, populate_awkward
 from migration_tools.verify import format_report, verify
@@ -79,3 +80,48 @@ def test_client_sort_order_matches_the_server(local_db):
     assert bson_compare(1, bson.Int64(1)) == 0
     assert bson_compare(float("nan"), -(10**30)) < 0
     assert isinstance(RawBSONDocument(bson.encode({"_id": 1}), RAW), RawBSONDocument)
+
+
+# -- directory mode with the real tools ------------------------------------------------------------
+def _assert_same_documents(source, target):
+    result = compare(source, target)
+    assert result.identical, format_report(result)
+    for name in source.db.list_collection_names():
+        assert _raw_documents(target.db, name) == _raw_documents(source.db, name), name
+
+
+@pytest.mark.parametrize("compress", [False, True], ids=["plain", "gzip"])
+def test_mongorestore_restores_our_folder_byte_for_byte(
+    local_db, other_local_db, export, mongo_tools, compress
+):
+    populate_awkward(local_db.db)
+    out = export(local_db, compress=compress)
+    mongo_tools.run(
+        "mongorestore",
+        f"--dir={out}",
+        f"--nsFrom={local_db.name}.*",
+        f"--nsTo={other_local_db.name}.*",
+        *(["--gzip"] if compress else []),
+        uri=other_local_db.uri,
+    )
+    _assert_same_documents(local_db, other_local_db)
+
+
+@pytest.mark.parametrize("compress", [False, True], ids=["plain", "gzip"])
+def test_we_import_mongodumps_folder_byte_for_byte(local_db, atlas_db, tmp_path, mongo_tools, compress):
+    populate_awkward(local_db.db)
+    mongo_tools.run(
+        "mongodump",
+        f"--db={local_db.name}",
+        f"--out={tmp_path / 'md'}",
+        *(["--gzip"] if compress else []),
+        uri=local_db.uri,
+    )
+    dump = load_dump(tmp_path / "md")
+    report = import_dump(
+        atlas_db.client, dump, target_db=atlas_db.name, target_uri=atlas_db.uri, snapshot_dir=None
+    )
+    assert dump.manifest is None and report.conflicts == 0
+    _assert_same_documents(local_db, atlas_db)
+    from_dump = verify(dump, atlas_db.db, source_label="md", target_label="target", source_db=local_db.name)
+    assert from_dump.identical, format_report(from_dump)

@@ -4,6 +4,7 @@ import pytest
 from django.core.management.base import CommandError
 from django.test import override_settings
 
+from migration_tools import runs
 from migration_tools.dump import export_run, format_export_collections, format_export_summary
 from migration_tools.models import MigrationRun
 from migration_tools.progress import Progress
@@ -18,8 +19,12 @@ from migration_tools.runs import (
     EXIT_CANNOT_RUN,
     EXIT_INTERRUPTED,
     EXIT_REFUSED,
+    SHARED_TIER_PACE,
     Audit,
+    OperationPacer,
     named_uri,
+    pace_for,
+    paced_client,
     same_database,
     server_key,
 )
@@ -85,6 +90,7 @@ def _import_run(**options):
     """import_run with the options import_atlas passes by default."""
     defaults = {"db": None, "drop": False, "yes": False, "dry_run": False, "announce": lambda line: None}
     defaults.update(no_snapshot=True, snapshot_dir=None, indexes_only=False, progress=Progress(), warn=print)
+    defaults.update(source=None, archive=None, source_db=None, collections=None, spool_dir=None)
     return import_run(**{**defaults, **options})
 
 
@@ -95,6 +101,7 @@ def test_export_import_verify_record_their_runs_where_they_belong(local_db, atla
     lines = []
     export = export_run(
         out=out,
+        archive=None,
         uri=local_db.uri,
         db_name=local_db.name,
         collections=None,
@@ -116,7 +123,7 @@ def test_export_import_verify_record_their_runs_where_they_belong(local_db, atla
     warnings, lines = [], []
     audit = Audit("import_atlas")
     run = _import_run(
-        from_dir=tmp_path / "dump",
+        source=str(tmp_path / "dump"),
         uri=atlas_db.uri,
         db=atlas_db.name,
         audit=audit,
@@ -165,7 +172,7 @@ def audit_uri(uri):
 def test_drop_without_yes_is_refused_before_anything_is_read(tmp_path):
     with pytest.raises(CommandError) as refused:
         _import_run(
-            from_dir=tmp_path / "nothing here",
+            source=str(tmp_path / "nothing here"),
             uri="mongodb://127.0.0.1/",
             drop=True,
             audit=Audit("import_atlas"),
@@ -209,3 +216,38 @@ def test_the_audit_record_takes_the_exit_code_the_command_ends_with(atlas_db):
         code = 130 if isinstance(caught.value, KeyboardInterrupt) else caught.value.returncode
         assert code == expected[1]
         atlas_db.db[AUDIT_COLLECTION].delete_many({})
+
+
+def test_the_pace_of_an_atlas_host_is_the_shared_tiers_unless_told_otherwise():
+    atlas = "mongodb+srv://cluster0.abcde.mongodb.net/"
+    assert pace_for(atlas, None) == SHARED_TIER_PACE < 100
+    assert pace_for("mongodb://shard-00-00.abcde.mongodb.net:27017,b.example.com/", None) == SHARED_TIER_PACE
+    assert pace_for("mongodb://127.0.0.1:27017/", None) is None
+    assert pace_for(atlas, 0) is None and pace_for("mongodb://127.0.0.1/", 25) == 25
+    assert pace_for("nonsense", None) is None  # client_for reports it
+
+
+def test_the_pacer_spaces_every_command_of_every_thread(monkeypatch):
+    clock, slept = [100.0], []
+    monkeypatch.setattr(runs.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(runs.time, "sleep", lambda seconds: slept.append(seconds))
+    pacer = OperationPacer(10)
+    for _ in range(5):
+        pacer.started(None)
+    assert slept == pytest.approx([0.1, 0.2, 0.3, 0.4])
+    clock[0] += 10  # a quiet while: the next command goes at once
+    slept.clear()
+    pacer.started(None)
+    assert slept == []
+
+
+def test_a_paced_client_hears_of_each_getmore(local_db, monkeypatch):
+    local_db.db["items"].insert_many([{"_id": n} for n in range(50)])
+    heard = []
+    monkeypatch.setattr(OperationPacer, "started", lambda self, event: heard.append(event.command_name))
+    client = paced_client(local_db.uri, name="--uri", max_ops_per_second=1000)
+    try:
+        assert len(list(client[local_db.name]["items"].find(batch_size=5))) == 50
+    finally:
+        client.close()
+    assert heard.count("find") == 1 and heard.count("getMore") >= 9

@@ -193,12 +193,12 @@ def test_a_snapshot_that_did_not_finish_leaves_no_folder_and_the_rerun_takes_it(
     out = export(local_db)
     atlas_db.db["previous"].insert_many([{"_id": n} for n in range(10)])
     snapshot = out.parent / "rollback"
-    real_write = dump_module._HashingWriter.write
+    real_write = dump_module.HashingWriter.write
 
     def crash(self, data):
         raise KeyboardInterrupt  # Ctrl-C while the snapshot is written
 
-    monkeypatch.setattr(dump_module._HashingWriter, "write", crash)
+    monkeypatch.setattr(dump_module.HashingWriter, "write", crash)
     with pytest.raises(KeyboardInterrupt):
         _import(out, atlas_db, snapshot_dir=snapshot)
     assert not snapshot.exists() and not snapshot.with_name("rollback.partial").exists()
@@ -206,7 +206,7 @@ def test_a_snapshot_that_did_not_finish_leaves_no_folder_and_the_rerun_takes_it(
     # A crash (SIGKILL) leaves the sibling: the rerun replaces it.
     snapshot.with_name("rollback.partial").mkdir()
     (snapshot.with_name("rollback.partial") / STAGING_MARKER).write_text("")
-    monkeypatch.setattr(dump_module._HashingWriter, "write", real_write)
+    monkeypatch.setattr(dump_module.HashingWriter, "write", real_write)
     report = _import(out, atlas_db, snapshot_dir=snapshot)
     assert report.snapshot.path == snapshot and (snapshot / "manifest.json").exists()
     assert not snapshot.with_name("rollback.partial").exists()
