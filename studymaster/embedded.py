@@ -86,6 +86,8 @@ class EmbeddedMongo:
         test_commands: bool = False,
         log_path: Path | None = None,
         startup_timeout: float = 30.0,
+        standalone: bool = False,
+        oplog_max_entries: int | None = None,
     ):
         self.storage = str(storage)
         self.port = port or free_port()
@@ -93,6 +95,11 @@ class EmbeddedMongo:
         self.users = list(users)
         self.tls = tls
         self.test_commands = test_commands
+        # A plain mongod without --replSet: no change streams (a live sync's refusal is tested on it).
+        self.standalone = standalone
+        # A small oplog, to make a change stream's resume point roll out of it. SecantusDB trims
+        # to the cap every 1,000 writes only; prune_oplog() trims at once.
+        self.oplog_max_entries = oplog_max_entries
         self.startup_timeout = startup_timeout
         self._own_log_dir = None
         if log_path is None:
@@ -149,6 +156,10 @@ class EmbeddedMongo:
             command.append("--auth")
         if self.test_commands:
             command.append("--enable-test-commands")
+        if self.standalone:
+            command.append("--standalone")
+        if self.oplog_max_entries is not None:
+            command += ["--oplog-max-entries", str(self.oplog_max_entries)]
         if self.tls:
             command += ["--tls-cert-file", str(self.tls.cert_file), "--tls-key-file", str(self.tls.key_file)]
         return command
@@ -215,6 +226,11 @@ class EmbeddedMongo:
         if self.process and self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+
+    def prune_oplog(self) -> int:
+        """Trim the oplog to its cap now (SecantusDB's own command); returns the entries dropped."""
+        with MongoClient(self.uri(), serverSelectionTimeoutMS=5000, directConnection=True) as client:
+            return int(client.admin.command({"secantusAdmin.pruneOplog": 1})["pruned"])
 
     def restart(self) -> None:
         self.stop()
