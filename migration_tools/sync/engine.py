@@ -28,7 +28,7 @@ from pathlib import Path
 
 from pymongo.errors import OperationFailure
 
-from migration_tools.cli import client_for, server_key
+from migration_tools.cli import EXIT_CANNOT_RUN, EXIT_REFUSED, client_for, server_key
 from migration_tools.dump import CollectionFiles, collection_metadata
 from migration_tools.progress import human_bytes
 from migration_tools.restore import BATCH_BYTES
@@ -58,7 +58,7 @@ from migration_tools.sync.stream import (
 from migration_tools.sync.verify_live import LiveVerifier
 from studymaster.mongo import redact
 
-EXIT_REFUSED, EXIT_CANNOT_RUN, EXIT_INTERRUPTED = 1, 2, 130
+EXIT_INTERRUPTED = 130  # Ctrl-C before the end (issue 10's runs.py will hold it with the others)
 BATCH_EVENTS = 1000
 HISTORY_CHECK_SECONDS = 10.0
 INDEX_RETRY_SECONDS = 30.0
@@ -447,8 +447,8 @@ class LiveSync:
             stream_state.get("wall_time"),
         )
         self._index_retry = self._saved_at = self._refreshed_at = 0.0
-        reader.start()
         self.following_since = time.monotonic()
+        reader.start()
         try:
             while not self.stop.is_set():
                 if self.lease.lost.is_set():
@@ -618,7 +618,7 @@ class LiveSync:
         seconds, waiting = self._lag()
         figures = self.figures
         figures.lag_seconds, figures.lag_events = round(seconds, 3), waiting
-        elapsed = time.monotonic() - self.started
+        elapsed = time.monotonic() - self.following_since
         figures.events_by_kind = dict(self.run_events)
         figures.events_per_second = round(figures.events_applied / elapsed, 1) if elapsed > 0 else 0.0
         figures.target_operations = self.pacer.operations

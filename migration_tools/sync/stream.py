@@ -165,7 +165,9 @@ class StreamReader:
         self.db, self.token, self.expanded, self.clock_client = db, token, expanded, clock_client
         self.events: queue.Queue = queue.Queue(maxsize=QUEUE_EVENTS)
         self.clock = SourceClock()
-        self.position: Timestamp | None = None  # how far the open cursor has read
+        # How far the open cursor has read: the last event's time, or the source's time before a
+        # poll that found nothing. None until then (the server checked the resume point itself).
+        self.position: Timestamp | None = None
         self._closing = threading.Event()
         self._thread: threading.Thread | None = None
         self._stream = None
@@ -174,7 +176,6 @@ class StreamReader:
         # Opened here, in the caller's thread, so that a refusal (history lost) raises at once.
         self._stream = open_stream(self.db, token=self.token, expanded=self.expanded)
         self.clock = read_clock(self.clock_client)
-        self.position = self.clock.operation_time
         self._thread = threading.Thread(target=self._run, name="sync-reader", daemon=True)
         self._thread.start()
 
