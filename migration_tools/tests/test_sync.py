@@ -34,6 +34,7 @@ from migration_tools.tests.sync_support import (
 from migration_tools.verify import format_report
 
 
+@pytest.mark.slow
 def test_writes_during_the_copy_and_the_catch_up_all_arrive_byte_for_byte(local_db, atlas_db):
     populate_awkward(local_db.db)
     # Enough documents that the copy takes a while, so the writer's changes overlap it.

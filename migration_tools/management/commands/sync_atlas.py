@@ -23,10 +23,16 @@ class Command(BaseCommand):
         parser.add_argument("--restart", action="store_true", help="Forget the saved state; copy afresh.")
         parser.add_argument("--yes", action="store_true", help="Confirm --restart.")
         parser.add_argument(
-            "--max-ops-per-second", type=float, default=80.0, help="On the target (default 80; 0: no limit)."
+            "--max-ops-per-second",
+            type=float,
+            default=80.0,
+            help="Database operations a second on the target (default 80, under M0's 100; 0: no limit).",
         )
         parser.add_argument(
-            "--quota-mb", type=float, default=512.0, help="Data + indexes (default 512; 0: off)."
+            "--quota-mb",
+            type=float,
+            default=512.0,
+            help="Refuse a source whose data and indexes exceed this (default 512, M0's; 0: off).",
         )
         parser.add_argument("--json", dest="json_path", help="Write the final figures as JSON to this file.")
 
