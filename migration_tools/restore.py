@@ -261,7 +261,7 @@ def _import_collection(
             fresh=result.created,
             total=total,
         )
-    _import_indexes(
+    import_indexes(
         db,
         files,
         result,
@@ -482,9 +482,15 @@ def _lookup_filter(ids: list) -> dict:
     return {"_id": {"$in": ids}}
 
 
-def _import_indexes(
+def import_indexes(
     db, files, result: CollectionImport, *, recreate_different, dry_run, missing_collection
 ) -> None:
+    """Create the indexes of ``files`` (a collection's metadata) in ``db`` that are missing there.
+
+    An index present with another definition is recreated when ``recreate_different``, else
+    listed in ``result.indexes_conflicting``; so is one the data refuses (a unique index over
+    duplicates). ``result.indexes_created`` names the others. Import and the live sync use it.
+    """
     wanted = [index for index in files.indexes if index.get("name") != "_id_"]
     current = {} if missing_collection else {index["name"]: index for index in db[files.name].list_indexes()}
     to_create = []

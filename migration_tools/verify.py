@@ -322,20 +322,20 @@ def _merge(source_docs, target_docs, diff: CollectionDiff, *, ttl, now, progress
             diff.target_documents += 1
         if order == 0:
             if source[1] != target[1]:
-                if _expired(source[1], ttl, now) or _expired(target[1], ttl, now):
+                if ttl_expired(source[1], ttl, now) or ttl_expired(target[1], ttl, now):
                     diff.expired += 1
                     _note(diff.expired_ids, document_id(source[1]))
                 else:
                     diff.different += 1
                     _note(diff.different_ids, document_id(source[1]))
         elif order < 0:
-            if _expired(source[1], ttl, now):
+            if ttl_expired(source[1], ttl, now):
                 diff.expired += 1
                 _note(diff.expired_ids, document_id(source[1]))
             else:
                 diff.missing += 1
                 _note(diff.missing_ids, document_id(source[1]))
-        elif _expired(target[1], ttl, now):
+        elif ttl_expired(target[1], ttl, now):
             diff.expired += 1
             _note(diff.expired_ids, document_id(target[1]))
         else:
@@ -359,7 +359,7 @@ def ttl_fields(indexes: list[dict]) -> list[tuple[str, float]]:
     )
 
 
-def _expired(raw: bytes, ttl, now: datetime) -> bool:
+def ttl_expired(raw: bytes, ttl, now: datetime) -> bool:
     """Whether a TTL index (``ttl``) would already have removed the document ``raw``: expired, on either side."""
     if not ttl:
         return False

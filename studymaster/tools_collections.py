@@ -10,8 +10,15 @@ never replaces a live audit log, and the source's maintenance flag never freezes
 
 from __future__ import annotations
 
+import re
+
 TOOLS_COLLECTION_PREFIX = "migration_tools_"
 SYSTEM_COLLECTION_PREFIX = "system."
+# The names is_data_collection() rejects, as a regular expression: for filters the server runs
+# (the live sync's change stream leaves these events out on the source).
+NOT_DATA_COLLECTION_PATTERN = (
+    f"^(?:{re.escape(TOOLS_COLLECTION_PREFIX)}|{re.escape(SYSTEM_COLLECTION_PREFIX)})"
+)
 
 
 def is_tools_collection(name: str) -> bool:

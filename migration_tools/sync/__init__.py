@@ -21,6 +21,7 @@ from migration_tools.sync.engine import (
     format_figures,
     options_for_command,
     stop_on_signals,
+    sync_run,
     write_json,
 )
 from migration_tools.sync.state import STATE_COLLECTION
@@ -37,5 +38,6 @@ __all__ = [
     "format_figures",
     "options_for_command",
     "stop_on_signals",
+    "sync_run",
     "write_json",
 ]

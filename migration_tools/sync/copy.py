@@ -25,11 +25,10 @@ from migration_tools.restore import (
     BATCH_DOCUMENTS,
     DUPLICATE_KEY,
     CollectionImport,
-    _import_indexes,
+    import_indexes,
     option_differences,
 )
 from migration_tools.sync.apply import Pacer, RefreshSet, bulk_write, id_key
-from migration_tools.sync.stream import is_internal
 
 
 class CopyInterrupted(Exception):
@@ -68,8 +67,8 @@ class SourceSize:
 
 
 def source_collections(db) -> list[dict]:
-    """The source's collections to copy, sorted by name: not views, not the tools' own."""
-    return [info for info in list_dumpable(db, None, set()) if not is_internal(info["name"])]
+    """The source's collections to copy, sorted by name: its data collections, not views."""
+    return list_dumpable(db)
 
 
 def source_size(db, infos: list[dict]) -> SourceSize:
@@ -92,8 +91,9 @@ def source_size(db, infos: list[dict]) -> SourceSize:
     return SourceSize(data, indexes, documents)
 
 
-def _documents(collection, pacer: Pacer | None = None) -> Iterator[tuple[tuple, memoryview]]:
-    """(``_id`` order key, raw document) in ``_id`` order, one server batch at a time."""
+def documents_by_id(collection, pacer: Pacer | None = None) -> Iterator[tuple[tuple, memoryview]]:
+    """(``_id`` order key, raw document) in ``_id`` order, one server batch at a time (each batch
+    paced by ``pacer``, for the target)."""
     batches = collection.find_raw_batches({}, **SORTED_BY_ID)
     while True:
         if pacer is not None:
@@ -151,7 +151,7 @@ def build_indexes(target_db, files: CollectionFiles, result: CollectionCopy, *, 
     """
     imported = CollectionImport(name=files.name)
     pacer.take(2)
-    _import_indexes(
+    import_indexes(
         target_db, files, imported, recreate_different=False, dry_run=False, missing_collection=False
     )
     result.indexes_created += imported.indexes_created
@@ -161,7 +161,7 @@ def build_indexes(target_db, files: CollectionFiles, result: CollectionCopy, *, 
 def _merge_documents(
     source, target, result: CollectionCopy, *, pacer, refresh, batch_bytes, on_batch, should_stop
 ):
-    source_docs, target_docs = _documents(source), _documents(target, pacer)
+    source_docs, target_docs = documents_by_id(source), documents_by_id(target, pacer)
     here, there = next(source_docs, None), next(target_docs, None)
     writes, size = [], 0  # [(operation, id key)]
     while here is not None or there is not None:

@@ -26,12 +26,22 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from django.core.management.base import CommandError
 from pymongo.errors import OperationFailure
 
-from migration_tools.cli import EXIT_CANNOT_RUN, EXIT_REFUSED, client_for, server_key
 from migration_tools.dump import CollectionFiles, collection_metadata
 from migration_tools.progress import human_bytes
 from migration_tools.restore import BATCH_BYTES
+from migration_tools.runs import (
+    EXIT_CANNOT_RUN,
+    EXIT_INTERRUPTED,
+    EXIT_REFUSED,
+    client_for,
+    named_source,
+    named_target,
+    same_database,
+    server_key,
+)
 from migration_tools.sync.apply import STOP_EVENTS, Applier, Pacer, RefreshSet, transaction_of
 from migration_tools.sync.copy import (
     CollectionCopy,
@@ -52,13 +62,12 @@ from migration_tools.sync.stream import (
     check_replica_set,
     expanded_events_supported,
     history_is_lost,
-    is_internal,
     record_start,
 )
 from migration_tools.sync.verify_live import LiveVerifier
 from studymaster.mongo import redact
+from studymaster.tools_collections import is_data_collection
 
-EXIT_INTERRUPTED = 130  # Ctrl-C before the end (issue 10's runs.py will hold it with the others)
 BATCH_EVENTS = 1000
 HISTORY_CHECK_SECONDS = 10.0
 INDEX_RETRY_SECONDS = 30.0
@@ -68,17 +77,29 @@ AWAIT_SECONDS = AWAIT_MS / 1000
 SAVE_SECONDS = 5.0
 
 
-class SyncError(Exception):
-    """A run that cannot go on; ``exit_code`` is the command's, the message says what to do."""
+class SyncError(CommandError):
+    """A run that cannot go on (exit 2); the message says what to do.
+
+    A CommandError with its exit code, as ``runs.cannot_run`` makes them, so the command and its
+    audit record end with it as they are (``command_failure``); the subclasses let callers tell
+    the cases apart.
+    """
 
     exit_code = EXIT_CANNOT_RUN
 
+    def __init__(self, message: str) -> None:
+        super().__init__(redact(message), returncode=self.exit_code)
+
 
 class SyncRefused(SyncError):
+    """Refused (exit 1): the input, the target's content, or a NO-GO at cut-over."""
+
     exit_code = EXIT_REFUSED
 
 
 class SyncInterrupted(SyncError):
+    """Stopped by a signal before the copy was complete (exit 130)."""
+
     exit_code = EXIT_INTERRUPTED
 
 
@@ -210,13 +231,7 @@ class LiveSync:
         Clients not given are made from the URIs (client_for: a bad URI or an unreachable
         server is exit code 2), and closed at the end.
         """
-        same = server_key(self.options.source_uri) & server_key(self.options.target_uri)
-        if same and self.options.source_db == self.options.target_db:
-            raise SyncRefused(
-                f"refused: the source and the target are the same server and database "
-                f"({', '.join(sorted(same))}, {self.options.source_db}); name the Atlas cluster "
-                "with --target-uri or ATLAS_MONGODB_URI."
-            )
+        self.refuse_same_database()
         owned = []
         if self.source_client is None:
             self.source_client = client_for(self.options.source_uri, name=self.options.source_uri_name)
@@ -231,6 +246,16 @@ class LiveSync:
         finally:
             for client in owned:
                 client.close()
+
+    def refuse_same_database(self) -> None:
+        """SyncRefused when the source and the target are the same database on the same server."""
+        options = self.options
+        if same_database(options.source_uri, options.source_db, options.target_uri, options.target_db):
+            raise SyncRefused(
+                f"refused: the source and the target are the same server and database "
+                f"({', '.join(sorted(server_key(options.source_uri)))}, {options.source_db}); name the Atlas "
+                "cluster with --target-uri or ATLAS_MONGODB_URI."
+            )
 
     def _run(self) -> SyncFigures:
         try:
@@ -330,7 +355,7 @@ class LiveSync:
         return [
             name
             for name in sorted(self.target_db.list_collection_names())
-            if not is_internal(name) and self.target_db[name].find_one({}, {"_id": 1}) is not None
+            if is_data_collection(name) and self.target_db[name].find_one({}, {"_id": 1}) is not None
         ]
 
     def _preflight(self) -> None:
@@ -738,15 +763,17 @@ def format_figures(figures: SyncFigures) -> str:
 
 
 def options_for_command(options: dict, settings) -> SyncOptions:
-    """SyncOptions from the command's options and the settings' defaults; raises SyncError."""
-    source_uri = options.get("source_uri") or settings.LOCAL_MONGODB_URI
-    target_uri = options.get("target_uri") or settings.ATLAS_MONGODB_URI
-    if not target_uri:
-        raise SyncError(
-            "No target: set ATLAS_MONGODB_URI or pass --target-uri. sync_atlas never falls back to MONGODB_URI."
-        )
-    if not source_uri:
-        raise SyncError("No source: set LOCAL_MONGODB_URI or pass --source-uri.")
+    """SyncOptions from the command's options and the settings' defaults.
+
+    The sides as every migration command names them (``runs.named_source``/``named_target``:
+    never MONGODB_URI); raises CommandError (exit 2 for a side not named, 1 for bad values).
+    """
+    target_uri, target_name = named_target(
+        options.get("target_uri"), option="--target-uri", command="sync_atlas"
+    )
+    source_uri, source_name = named_source(
+        options.get("source_uri"), option="--source-uri", command="sync_atlas"
+    )
     if options.get("restart") and not options.get("yes"):
         raise SyncRefused(
             "--restart forgets the saved state and copies again, replacing what differs on the target: "
@@ -760,12 +787,43 @@ def options_for_command(options: dict, settings) -> SyncOptions:
         target_uri=target_uri,
         source_db=source_db,
         target_db=options.get("target_db") or source_db,
-        source_uri_name="--source-uri" if options.get("source_uri") else "LOCAL_MONGODB_URI",
-        target_uri_name="--target-uri" if options.get("target_uri") else "ATLAS_MONGODB_URI",
+        source_uri_name=source_name,
+        target_uri_name=target_name,
         restart=bool(options.get("restart")),
         max_ops_per_second=options["max_ops_per_second"],
         quota_mb=options["quota_mb"],
     )
+
+
+def sync_run(
+    options: SyncOptions, *, audit, status: StatusPrinter, json_path: str | None = None
+) -> SyncFigures:
+    """sync_atlas: one LiveSync run, recorded in the target's database, stopped by SIGINT/SIGTERM.
+
+    Prints the opening line, the status while it runs, and the closing figures (also written to
+    ``json_path``, whatever the end). Raises CommandError: SyncError and its subclasses, or what
+    ``command_failure`` makes of any other failure; the audit record ends with the same code.
+    """
+    audit.source, audit.target, audit.database = options.source_uri, options.target_uri, options.target_db
+    run = LiveSync(options, say=status.say, status=status)
+    run.refuse_same_database()  # before any connection, as import and verify do
+    status.say(run.figures.opening_line())
+    target_client = client_for(options.target_uri, name=options.target_uri_name)
+    try:
+        run.target_client = target_client
+        location = f"database {options.target_db} of the target"
+        with audit.recording(target_client[options.target_db], location=location), stop_on_signals() as stop:
+            run.stop = stop
+            try:
+                run.run()
+            finally:
+                status.clear()
+                audit.counts = run.figures.audit_counts()
+                write_json(run.figures, json_path)
+            status.say(format_figures(run.figures))
+    finally:
+        target_client.close()
+    return run.figures
 
 
 def write_json(figures: SyncFigures, path: str | None) -> None:

@@ -2,8 +2,9 @@
 
 The stream watches the whole source database, with the post-image of each update
 (``fullDocument: updateLookup``) and, on MongoDB 6.0 and later, the expanded events that
-carry collection and index changes. Every ``migration_tools_*`` (and ``system.*``) collection
-is filtered out on the server. Events are read as raw BSON, so documents reach the target
+carry collection and index changes. Only the data collections' events come through
+(``studymaster.tools_collections``: never the tools' own ``migration_tools_*`` nor
+``system.*``), filtered on the server. Events are read as raw BSON, so documents reach the target
 byte for byte.
 
 A reader thread drains the stream into a bounded queue as fast as the source delivers, so
@@ -25,10 +26,10 @@ from bson import Timestamp
 from pymongo.errors import OperationFailure, PyMongoError
 
 from migration_tools.bsonfiles import RAW
+from studymaster.tools_collections import NOT_DATA_COLLECTION_PATTERN
 
 HISTORY_LOST = 286  # ChangeStreamHistoryLost
 NOT_A_REPLICA_SET = 40573  # "The $changeStream stage is only supported on replica sets"
-INTERNAL_COLLECTIONS = r"^(migration_tools_|system\.)"
 QUEUE_EVENTS = 20000
 AWAIT_MS = 500
 
@@ -39,11 +40,6 @@ class StandaloneSource(Exception):
 
 class HistoryLost(Exception):
     """The point to resume from is no longer in the source's oplog."""
-
-
-def is_internal(collection_name: str) -> bool:
-    """The tools' own collections (audit log, sync state, maintenance flag) and system ones."""
-    return collection_name.startswith(("migration_tools_", "system."))
 
 
 def check_replica_set(client) -> dict:
@@ -109,7 +105,7 @@ def open_stream(db, *, token=None, expanded: bool, session=None):
 
     Raises StandaloneSource or HistoryLost; other PyMongo errors propagate.
     """
-    pipeline = [{"$match": {"ns.coll": {"$not": {"$regex": INTERNAL_COLLECTIONS}}}}]
+    pipeline = [{"$match": {"ns.coll": {"$not": {"$regex": NOT_DATA_COLLECTION_PATTERN}}}}]
     options = {"full_document": "updateLookup", "max_await_time_ms": AWAIT_MS, "batch_size": 1000}
     if expanded:
         options["show_expanded_events"] = True

@@ -22,9 +22,8 @@ from migration_tools.bsonfiles import RAW
 from migration_tools.dump import list_dumpable
 from migration_tools.restore import option_differences
 from migration_tools.sync.apply import Pacer, id_key, id_value
-from migration_tools.sync.copy import _documents
-from migration_tools.sync.stream import is_internal
-from migration_tools.verify import _expired, index_differences, ttl_fields
+from migration_tools.sync.copy import documents_by_id
+from migration_tools.verify import index_differences, ttl_expired, ttl_fields
 
 MISMATCHES_FOR_A_DIFFERENCE = 3
 RECHECK_CHUNK = 200
@@ -113,10 +112,7 @@ class LiveVerifier:
             self._walk = None  # idle past the server's cursor timeout: that collection starts again
 
     def _names(self) -> list[str]:
-        names = {
-            info["name"] for db in (self.source_db, self.target_db) for info in list_dumpable(db, None, set())
-        }
-        return sorted(name for name in names if not is_internal(name))
+        return sorted({info["name"] for db in (self.source_db, self.target_db) for info in list_dumpable(db)})
 
     def _full_pass(self):
         for name in self._names():
@@ -126,12 +122,12 @@ class LiveVerifier:
             self.structure_pending.discard(name)
             ttl = self._ttl_of(name)
             now = datetime.now(UTC)
-            source = _documents(self.source_db[name])
-            target = _documents(self.target_db[name], self.pacer)
+            source = documents_by_id(self.source_db[name])
+            target = documents_by_id(self.target_db[name], self.pacer)
             here, there = next(source, None), next(target, None)
             while here is not None or there is not None:
                 if there is None or (here is not None and here[0] < there[0]):
-                    if not _expired(here[1], ttl, now):
+                    if not ttl_expired(here[1], ttl, now):
                         self._mismatch(name, here[1])
                     here = next(source, None)
                 elif here is None or there[0] < here[0]:
@@ -208,7 +204,7 @@ class LiveVerifier:
             self.rechecked += 1
             here, there = source.get(key), target.get(key)
             count = entries.pop(key)
-            if not (here == there or (there is None and _expired(here, ttl, now))):
+            if not (here == there or (there is None and ttl_expired(here, ttl, now))):
                 entries[key] = count + 1  # to the end: the others come first next round
         if not entries:
             del self.recheck[name]

@@ -22,8 +22,6 @@ from migration_tools.tests.factories import every_bson_type, mixed_ids
 from migration_tools.verify import LiveSide, verify
 from studymaster.mongo import client_options
 
-INTERNAL = {"migration_tools_migrationrun", STATE_COLLECTION}
-
 
 def client(uri: str) -> MongoClient:
     return MongoClient(uri, **client_options(uri))
@@ -103,14 +101,13 @@ def synced(target_db, marker: Timestamp, *, verified: bool = True) -> bool:
 
 
 def compare(source_db, target_db, **kwargs):
-    """verify() of the target against the source, the tools' own collections left out."""
+    """verify() of the target against the source (the tools' own collections are left out)."""
     return verify(
-        LiveSide(source_db, set(INTERNAL)),
+        LiveSide(source_db),
         target_db,
         source_label="source",
         target_label="target",
         source_db=source_db.name,
-        exclude=set(INTERNAL),
         **kwargs,
     )
 
@@ -221,17 +218,16 @@ def between(source, target, *extra: str) -> tuple[str, ...]:
     )
 
 
-def sync_process(source, target, log_path: Path, *extra: str, audit=None) -> subprocess.Popen:
+def sync_process(source, target, log_path: Path, *extra: str) -> subprocess.Popen:
     """``manage.py sync_atlas`` from ``source`` to ``target`` (MongoDatabase-like), output to a file.
 
-    The audit record goes to ``audit`` (default: the source), as MONGODB_URI would send it.
+    The application's database (MONGODB_URI) is the source, as before a cut-over.
     """
-    audit = audit or source
     env = dict(
         os.environ,
         DJANGO_SETTINGS_MODULE="studymaster.settings.test",
-        MONGODB_URI=audit.uri,
-        MONGODB_DB_NAME=audit.name,
+        MONGODB_URI=source.uri,
+        MONGODB_DB_NAME=source.name,
     )
     command = [
         sys.executable,

@@ -14,7 +14,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import override_settings
 
-from migration_tools.models import MigrationRun
+from migration_tools.runs import AUDIT_COLLECTION
 from migration_tools.sync import LiveSync
 from migration_tools.sync.state import LEASE_ID, STATE_COLLECTION
 from migration_tools.sync.stream import history_is_lost
@@ -31,7 +31,7 @@ from migration_tools.tests.sync_support import (
 from migration_tools.verify import format_report
 from studymaster.embedded import EmbeddedMongo
 
-pytestmark = pytest.mark.django_db  # the audit record goes to the application's database
+pytestmark = pytest.mark.django_db  # the application's database (MONGODB_URI) stays the source
 
 
 def run(*args):
@@ -76,8 +76,10 @@ def test_a_standalone_source_cannot_run_and_says_how_to_make_it_a_replica_set(st
     assert code == 2
     assert "standalone source:" in err and "it keeps no oplog, so there is no change stream" in err
     assert "--replSet rs0" in err and "rs.initiate()" in err and "freeze-based runbook" in err
-    assert atlas_db.db.list_collection_names() == []  # refused before anything was written
-    assert MigrationRun.objects.get(command="sync_atlas").exit_code == 2
+    assert atlas_db.db.list_collection_names() == [AUDIT_COLLECTION]  # nothing but the run's record
+    assert [(run["command"], run["exit_code"]) for run in atlas_db.db[AUDIT_COLLECTION].find()] == [
+        ("sync_atlas", 2)
+    ]
 
 
 @pytest.mark.embedded_only("trims the oplog of a server of its own")
