@@ -167,9 +167,12 @@ class LiveSide:
         for batch in prefetched(batches):
             yield from split_documents(batch)
 
-    def count_by_user(self, model) -> Counter:
-        """Documents per user (``str`` of the user's ``_id``) of a per-user model's collection."""
-        pipeline = [{"$group": {"_id": f"${user_column(model)}", "n": {"$sum": 1}}}]
+    def count_by_user(self, model, user_ids: list | None = None) -> Counter:
+        """Documents per user (``str`` of the user's ``_id``) of a per-user model's collection,
+        of the users ``user_ids`` only when given."""
+        column = user_column(model)
+        pipeline = [{"$match": {column: {"$in": user_ids}}}] if user_ids is not None else []
+        pipeline.append({"$group": {"_id": f"${column}", "n": {"$sum": 1}}})
         rows = self.db[model._meta.db_table].aggregate(pipeline)
         return Counter({str(row["_id"]): row["n"] for row in rows})
 

@@ -51,6 +51,7 @@ from migration_tools.sync.copy import (
     source_collections,
     source_size,
 )
+from migration_tools.sync.cutover import CutOver, CutOverInterrupted, NoGo
 from migration_tools.sync.state import Lease, LeaseHeld, LeaseLost, SyncState
 from migration_tools.sync.stream import (
     AWAIT_MS,
@@ -69,6 +70,7 @@ from studymaster.mongo import redact
 from studymaster.tools_collections import is_data_collection
 
 BATCH_EVENTS = 1000
+DIFFERENCES_SHOWN = 20
 HISTORY_CHECK_SECONDS = 10.0
 INDEX_RETRY_SECONDS = 30.0
 RATE_WINDOW_SECONDS = 10.0
@@ -118,6 +120,8 @@ class SyncOptions:
     # None follows until stopped; "caught_up" returns once every event up to now is applied;
     # "verified" once, in addition, the live verification has settled every document.
     stop_when: str | None = None
+    cutover: bool = False  # catch up, freeze the source, drain, prove: GO or NO-GO (cutover.py)
+    catch_up_timeout: float = 300.0
 
 
 @dataclass
@@ -144,12 +148,16 @@ class SyncFigures:
     indexes_pending: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     verification: dict = field(default_factory=dict)
+    cutover: dict = field(default_factory=dict)  # result (GO, NO-GO), freeze_seconds, what was checked
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     def audit_counts(self) -> dict:
-        return {"copy": self.copy, "events": self.events_by_kind}
+        counts = {"copy": self.copy, "events": self.events_by_kind}
+        if self.cutover:
+            counts["cutover"] = {key: value for key, value in self.cutover.items() if key != "at"}
+        return counts
 
     def opening_line(self) -> str:
         return f"sync_atlas: from {self.source} database {self.source_db} to {self.target} database {self.target_db}"
@@ -189,6 +197,46 @@ def source_changed_message(event) -> str:
         "it. A live sync does not carry a drop or a rename over: run the same command with "
         "--restart --yes to copy the source afresh as it is now (what the target holds of the "
         "collection stays there until you drop it yourself)."
+    )
+
+
+def go_message(options: SyncOptions, cutover: dict) -> str:
+    """GO: the freeze time and the exact next steps, rollback included."""
+    database = (
+        f" and MONGODB_DB_NAME to {options.target_db}" if options.target_db != options.source_db else ""
+    )
+    return "\n".join(
+        [
+            f"GO: the target database {options.target_db} holds the source's data, verified; freeze "
+            f"{cutover['freeze_seconds']:.1f}s (from the source's flag set to hard until this GO).",
+            f"  checked after the drain: {cutover['events_since_freeze']} events applied since the freeze, "
+            f"{cutover['collections']} collections' counts, indexes and options, the invariants of "
+            f"{cutover['users_checked']} users touched since the full pass. The target's maintenance flag is "
+            "on, so the application restarted on it still refuses writes until step 3.",
+            "Next steps:",
+            f"  1. Set MONGODB_URI to the target (the URI of {options.target_uri_name}){database}.",
+            "  2. Restart the application (every process).",
+            "  3. Check it, then run: python manage.py maintenance off   (it now acts on the target)",
+            "The source stays frozen (maintenance hard), unchanged since the freeze. To roll back: point "
+            "MONGODB_URI at the source again, restart, and run manage.py maintenance off against it; writes "
+            "made on the target after the switch are then not on the source.",
+        ]
+    )
+
+
+def no_go_message(no_go: NoGo, cut: CutOver, count: int) -> str:
+    """NO-GO: why (the first differences in the line too), and where the source's flag is."""
+    shown = "; ".join(no_go.differences[:3]) + ("; ..." if count > 3 else "")
+    why = f"{no_go.summary} ({shown})" if shown else no_go.summary
+    if not no_go.frozen:
+        return f"NO-GO: {why}."
+    if cut.thawed is None:
+        flag = "the source's maintenance flag could NOT be set back (see the warning above)"
+    else:
+        flag = f"the source's maintenance flag is back {cut.thawed}, as before the freeze"
+    return (
+        f"NO-GO: {why}. Nothing was switched: {flag}, and the application goes on with the source. "
+        "The sync state is saved: run sync_atlas to follow again, and --cutover once the cause is fixed."
     )
 
 
@@ -278,9 +326,12 @@ class LiveSync:
         self.lease.start_renewing()
         try:
             self._prepare()
-            if not self.state.doc["copy"]["done"]:
-                self._copy()
-            self._follow()
+            if self.options.cutover:
+                self._cut_over()
+            else:
+                if not self.state.doc["copy"]["done"]:
+                    self._copy()
+                self._follow()
         except (HistoryLost, OperationFailure) as exc:
             if isinstance(exc, OperationFailure) and exc.code != 286:
                 raise
@@ -313,6 +364,19 @@ class LiveSync:
             self.state.clear()
             doc = None
             self.say("--restart: the saved sync state was cleared; the copy starts over.")
+        if self.options.cutover and not (doc and doc["copy"]["done"]):
+            raise SyncRefused(
+                f"refused: nothing to cut over: the target database {self.options.target_db} holds "
+                f"{'no sync state' if doc is None else 'an unfinished copy'}. Run sync_atlas without --cutover "
+                "first; once it follows with a small lag, stop it (Ctrl-C) and run --cutover."
+            )
+        if doc is not None and (doc.get("cutover") or {}).get("result") == "GO":
+            raise SyncRefused(
+                f"refused: the target database {self.options.target_db} was cut over (GO at "
+                f"{doc['cutover'].get('at'):%Y-%m-%d %H:%M:%S} UTC): it is the application's database now, and a "
+                "sync would overwrite what it writes. To copy from the source again (after a rollback), pass "
+                "--restart --yes."
+            )
         identity = self._source_identity()
         if doc is not None:
             saved = doc.get("source") or {}
@@ -447,6 +511,19 @@ class LiveSync:
 
     # -- following -------------------------------------------------------------------------------
     def _follow(self) -> None:
+        self._start_following()
+        try:
+            while not self.stop.is_set():
+                self.follow_step()
+                if self._done():
+                    self.figures.stopped_by = self.options.stop_when
+                    break
+            else:
+                self.figures.stopped_by = "signal"
+        finally:
+            self._stop_following()
+
+    def _start_following(self) -> None:
         self.figures.phase = "follow"
         self.figures.copy = self.figures.copy or _copy_totals(self.state.doc["copy"]["collections"])
         stream_state = self.state.doc["stream"]
@@ -455,50 +532,72 @@ class LiveSync:
         self.verifier = LiveVerifier(
             self.source_db, self.target_db, pacer=self.pacer, saved=self.state.doc.get("verify")
         )
-        applier = self.applier = Applier(
-            self.target_db, self.source_db, pacer=self.pacer, refresh=self.refresh
-        )
-        reader = StreamReader(
-            self.source_db,
-            token=stream_state.get("token") or self.state.doc["start"]["token"],
-            expanded=self.expanded,
-            clock_client=self.source_client,
-        )
-        self.reader, self.held, self.applied = reader, deque(), deque()
-        self.catch_ups, self.caught_up = 0, False
+        self.applier = Applier(self.target_db, self.source_db, pacer=self.pacer, refresh=self.refresh)
         self.token = stream_state.get("token") or self.state.doc["start"]["token"]
+        self.reader = StreamReader(
+            self.source_db, token=self.token, expanded=self.expanded, clock_client=self.source_client
+        )
+        self.held, self.applied = deque(), deque()
+        self.catch_ups, self.caught_up = 0, False
+        # Every event up to this operation time of the source is applied (from the last marker).
+        self.read_through = None
+        # Called with each batch before it is applied (the cut-over's check for writes after the freeze).
+        self.screen: Callable[[list], object] | None = None
         self.applied_through, self.last_wall = (
             stream_state.get("applied_through"),
             stream_state.get("wall_time"),
         )
         self._index_retry = self._saved_at = self._refreshed_at = 0.0
         self.following_since = time.monotonic()
-        reader.start()
+        self.reader.start()
+
+    def follow_step(self) -> None:
+        """Apply the next batch of events, then a slice of housekeeping and verification."""
+        if self.lease.lost.is_set():
+            raise LeaseLost("another run took the lease over")
+        events, stop_event = self._next_batch()
+        if events and self.screen is not None:
+            self.screen(events)
+        if events:
+            self._apply(self.applier, events)
+        if stop_event is not None:
+            raise SyncError(source_changed_message(stop_event))
+        if self.caught_up:
+            self._housekeeping(self.applier)
+        self.verifier.step(catch_up=self.catch_ups if self.caught_up else None)
+        if time.monotonic() - self._saved_at > SAVE_SECONDS:
+            self._save_stream()  # the verification's progress, while no event comes
+        self._check_history(self.reader.position)
+        self._show()
+
+    def _stop_following(self) -> None:
+        self.reader.close()
+        self._save_stream()
+        self._fill_figures()
+
+    # -- the cut-over (cutover.py) ----------------------------------------------------------------
+    def _cut_over(self) -> None:
+        self._start_following()
+        self.figures.phase = "cutover"
+        cut = CutOver(self, catch_up_timeout=self.options.catch_up_timeout)
         try:
-            while not self.stop.is_set():
-                if self.lease.lost.is_set():
-                    raise LeaseLost("another run took the lease over")
-                events, stop_event = self._next_batch()
-                if events:
-                    self._apply(applier, events)
-                if stop_event is not None:
-                    raise SyncError(source_changed_message(stop_event))
-                if self.caught_up:
-                    self._housekeeping(applier)
-                self.verifier.step(catch_up=self.catch_ups if self.caught_up else None)
-                if time.monotonic() - self._saved_at > SAVE_SECONDS:
-                    self._save_stream()  # the verification's progress, while no event comes
-                self._check_history(reader.position)
-                self._show()
-                if self._done():
-                    self.figures.stopped_by = self.options.stop_when
-                    break
-            else:
-                self.figures.stopped_by = "signal"
+            self.figures.cutover = cut.run()
+        except CutOverInterrupted:
+            self.figures.stopped_by = "signal"
+            raise SyncInterrupted(
+                "interrupted before the freeze: nothing was frozen; the state is saved on the target."
+            ) from None
+        except NoGo as no_go:
+            self.figures.stopped_by = "NO-GO"
+            self.figures.cutover = {**cut.figures, "result": "NO-GO", "reason": no_go.summary}
+            self.figures.cutover["differences"] = no_go.differences[:DIFFERENCES_SHOWN]
+            for line in no_go.differences[:DIFFERENCES_SHOWN]:
+                self.say(f"  difference: {line}")
+            raise SyncRefused(no_go_message(no_go, cut, len(no_go.differences))) from None
         finally:
-            reader.close()
-            self._save_stream()
-            self._fill_figures()
+            self._stop_following()
+        self.figures.stopped_by = "GO"
+        self.say(go_message(self.options, self.figures.cutover))
 
     def _next_batch(self) -> tuple[list, object]:
         """Up to BATCH_EVENTS events, a transaction never split, and the stop event if one came."""
@@ -515,6 +614,8 @@ class LiveSync:
                 break
             if isinstance(item, CaughtUp):
                 self.catch_ups += 1
+                if item.operation_time is not None:  # every event before it is in this batch
+                    self.read_through = max(self.read_through or item.operation_time, item.operation_time)
                 self.caught_up = not self.held and self.reader.events.empty()
                 if in_transaction:
                     break
@@ -595,7 +696,7 @@ class LiveSync:
             self.state.save(copy={**self.state.doc["copy"], "collections": entries})
             self.verifier.note_structure_changed({entry["name"] for entry in pending})
 
-    def _lag(self) -> tuple[float, int]:
+    def lag(self) -> tuple[float, int]:
         """(seconds, events): how long the oldest change not yet applied has waited, and how many wait."""
         waiting = self.reader.events.qsize() + len(self.held)
         if self.caught_up or not waiting:
@@ -621,7 +722,7 @@ class LiveSync:
         return sum(count for _, count in self.applied) / window if window > 0 else 0.0
 
     def _show(self) -> None:
-        seconds, waiting = self._lag()
+        seconds, waiting = self.lag()
         summary = self.verifier.summary()
         verified = (
             "full pass done"
@@ -640,7 +741,7 @@ class LiveSync:
         return self.options.stop_when == "caught_up" or self.verifier.complete
 
     def _fill_figures(self) -> None:
-        seconds, waiting = self._lag()
+        seconds, waiting = self.lag()
         figures = self.figures
         figures.lag_seconds, figures.lag_events = round(seconds, 3), waiting
         elapsed = time.monotonic() - self.following_since
@@ -736,9 +837,14 @@ class StatusPrinter:
 def format_figures(figures: SyncFigures) -> str:
     """The closing lines: what this run did, and where it stands."""
     verification = figures.verification or {}
+    first = (
+        f"Cut-over: {figures.stopped_by}."
+        if figures.stopped_by in ("GO", "NO-GO")
+        else f"Stopped ({figures.stopped_by or figures.phase}); the state is saved on the target: run the same "
+        "command again to resume."
+    )
     lines = [
-        f"Stopped ({figures.stopped_by or figures.phase}); the state is saved on the target: run the same "
-        "command again to resume.",
+        first,
         f"  events applied: {figures.events_applied} in {figures.seconds:.1f}s ({figures.events_per_second} "
         f"events/s): {', '.join(f'{kind} {count}' for kind, count in sorted(figures.events_by_kind.items())) or 'none'}",
         f"  lag at the end: {figures.lag_seconds:.1f}s, {figures.lag_events} events",
@@ -779,8 +885,12 @@ def options_for_command(options: dict, settings) -> SyncOptions:
             "--restart forgets the saved state and copies again, replacing what differs on the target: "
             "add --yes to confirm."
         )
+    if options.get("restart") and options.get("cutover"):
+        raise SyncRefused("--cutover resumes from the saved state; it does not go with --restart.")
     if options["max_ops_per_second"] < 0 or options["quota_mb"] < 0:
         raise SyncRefused("--max-ops-per-second and --quota-mb take 0 (no limit) or a positive number.")
+    if options.get("catch_up_timeout", 300.0) <= 0:
+        raise SyncRefused("--catch-up-timeout takes a positive number of seconds.")
     source_db = options.get("db") or settings.MONGODB_DB_NAME
     return SyncOptions(
         source_uri=source_uri,
@@ -792,6 +902,8 @@ def options_for_command(options: dict, settings) -> SyncOptions:
         restart=bool(options.get("restart")),
         max_ops_per_second=options["max_ops_per_second"],
         quota_mb=options["quota_mb"],
+        cutover=bool(options.get("cutover")),
+        catch_up_timeout=options.get("catch_up_timeout", 300.0),
     )
 
 

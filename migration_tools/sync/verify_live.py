@@ -18,8 +18,9 @@ from bson import Binary
 from bson.raw_bson import RawBSONDocument
 from pymongo.errors import CursorNotFound
 
+from gamification.invariants import ledger_collection, users_collection
 from migration_tools.bsonfiles import RAW
-from migration_tools.dump import list_dumpable
+from migration_tools.dump import PER_USER_MODELS, list_dumpable
 from migration_tools.restore import option_differences
 from migration_tools.sync.apply import Pacer, id_key, id_value
 from migration_tools.sync.copy import documents_by_id
@@ -30,6 +31,14 @@ RECHECK_CHUNK = 200
 RECHECK_LIMIT = 100_000  # beyond it, the set is dropped and a new full pass finds what differs
 SHOWN = 5
 SETTLED_RECHECK_SECONDS = 5.0
+# The documents of the invariants' collections changed since the full pass began, for the
+# cut-over's check of the users they belong to; beyond this many, every user is checked.
+TOUCHED_LIMIT = 20_000
+
+
+def invariant_collections() -> set[str]:
+    """The collections the domain invariants read: users, the ledger, and the per-user ones."""
+    return {users_collection(), ledger_collection(), *(model._meta.db_table for model in PER_USER_MODELS)}
 
 
 class LiveVerifier:
@@ -54,6 +63,11 @@ class LiveVerifier:
             entry["collection"]: list(entry["differences"]) for entry in saved.get("structure") or []
         }
         self.structure_pending: set[str] = set(saved.get("structure_pending") or [])
+        self.touched: dict[str, set[bytes]] = {
+            entry["collection"]: {bytes(key) for key in entry["ids"]} for entry in saved.get("touched") or []
+        }
+        self.touched_overflow = bool(saved.get("touched_overflow"))
+        self._invariant_collections = invariant_collections()
         self._walk = None
         self._ttl: dict[str, list] = {}
         self._settled_checked_at = 0.0
@@ -66,6 +80,10 @@ class LiveVerifier:
             entries = self.recheck.setdefault(name, {})
             for key in keys:
                 entries[key] = 0
+            if name in self._invariant_collections and not self.touched_overflow:
+                self.touched.setdefault(name, set()).update(keys)
+        if sum(len(keys) for keys in self.touched.values()) > TOUCHED_LIMIT:
+            self.touched, self.touched_overflow = {}, True
         if sum(len(keys) for keys in self.recheck.values()) > RECHECK_LIMIT:
             self.restart_pass()
 
@@ -76,6 +94,7 @@ class LiveVerifier:
         self.pass_done, self.collections_done, self.compared = False, [], 0
         self.pass_started_at = self.pass_finished_at = None
         self.recheck.clear()
+        self.touched, self.touched_overflow = {}, False
         self._walk = None
 
     # -- the work, in slices ------------------------------------------------------------------
@@ -120,7 +139,7 @@ class LiveVerifier:
                 continue
             self.structure[name] = self._structure_differences(name)
             self.structure_pending.discard(name)
-            ttl = self._ttl_of(name)
+            ttl = self.ttl_of(name)
             now = datetime.now(UTC)
             source = documents_by_id(self.source_db[name])
             target = documents_by_id(self.target_db[name], self.pacer)
@@ -146,7 +165,8 @@ class LiveVerifier:
     def _mismatch(self, name: str, raw) -> None:
         self.recheck.setdefault(name, {}).setdefault(id_key(_raw(raw)), 0)
 
-    def _ttl_of(self, name: str) -> list:
+    def ttl_of(self, name: str) -> list:
+        """The target's TTL indexes of ``name``, as ``verify.ttl_fields`` gives them (read once)."""
         if name not in self._ttl:
             self.pacer.take()
             self._ttl[name] = ttl_fields([dict(index) for index in self.target_db[name].list_indexes()])
@@ -198,7 +218,7 @@ class LiveVerifier:
         source = {id_key(doc): doc.raw for doc in self.source_db[name].find({"_id": {"$in": values}})}
         self.pacer.take()
         target = {id_key(doc): doc.raw for doc in self.target_db[name].find({"_id": {"$in": values}})}
-        ttl, now = self._ttl_of(name), datetime.now(UTC)
+        ttl, now = self.ttl_of(name), datetime.now(UTC)
         entries = self.recheck[name]
         for key in keys:
             self.rechecked += 1
@@ -265,6 +285,11 @@ class LiveVerifier:
                 {"collection": name, "differences": texts} for name, texts in self.structure.items()
             ],
             "structure_pending": sorted(self.structure_pending),
+            "touched": [
+                {"collection": name, "ids": [Binary(key) for key in keys]}
+                for name, keys in self.touched.items()
+            ],
+            "touched_overflow": self.touched_overflow,
         }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import io
 import itertools
 import os
 import subprocess
@@ -197,6 +198,22 @@ class ChangeWriter(threading.Thread):
 
 def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC).replace(microsecond=0)
+
+
+# -- the command ------------------------------------------------------------------------------------
+def sync_command(*args) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of ``manage.py sync_atlas`` run in this process."""
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        call_command("sync_atlas", *args, stdout=out, stderr=err)
+        code = 0
+    except CommandError as exc:
+        code = exc.returncode
+        err.write(str(exc))
+    return code, out.getvalue(), err.getvalue()
 
 
 # -- the command in a process of its own (to kill it) -----------------------------------------------

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import signal
 import socket
@@ -10,8 +9,6 @@ import uuid
 
 import pytest
 from bson import Timestamp
-from django.core.management import call_command
-from django.core.management.base import CommandError
 from django.test import override_settings
 
 from migration_tools.runs import AUDIT_COLLECTION
@@ -25,6 +22,7 @@ from migration_tools.tests.sync_support import (
     compare,
     options,
     state,
+    sync_command,
     sync_process,
     wait_for,
 )
@@ -34,16 +32,7 @@ from studymaster.embedded import EmbeddedMongo
 pytestmark = pytest.mark.django_db  # the application's database (MONGODB_URI) stays the source
 
 
-def run(*args):
-    """(exit code, stdout, stderr) of sync_atlas."""
-    out, err = io.StringIO(), io.StringIO()
-    try:
-        call_command("sync_atlas", *args, stdout=out, stderr=err)
-        code = 0
-    except CommandError as exc:
-        code = exc.returncode
-        err.write(str(exc))
-    return code, out.getvalue(), err.getvalue()
+run = sync_command
 
 
 @pytest.fixture(scope="module")

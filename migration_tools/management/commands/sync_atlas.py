@@ -7,8 +7,8 @@ from migration_tools.runs import Audit, MigrationCommand
 class Command(MigrationCommand):
     help = (
         "Copy the source database to the target while it stays live, then apply its changes until "
-        "Ctrl-C or SIGTERM (exit 0, state saved: run it again to resume). Exit 1 refused, 2 cannot run, "
-        "130 interrupted during the copy."
+        "Ctrl-C or SIGTERM (exit 0, state saved: run it again to resume); --cutover switches over with a "
+        "freeze of seconds. Exit 1 refused or NO-GO, 2 cannot run, 130 interrupted during the copy."
     )
     interrupted_message = (
         "interrupted; the state is saved on the target: run the same command again to resume"
@@ -33,6 +33,17 @@ class Command(MigrationCommand):
             type=float,
             default=512.0,
             help="Refuse a source whose data and indexes exceed this (default 512, M0's; 0: off).",
+        )
+        add(
+            "--cutover",
+            action="store_true",
+            help="Catch up, freeze the source (maintenance hard), drain, verify: GO (exit 0) or NO-GO (exit 1).",
+        )
+        add(
+            "--catch-up-timeout",
+            type=float,
+            default=300.0,
+            help="--cutover: seconds to reach a lag under 1s before giving up, nothing frozen (default 300).",
         )
         add("--json", dest="json_path", help="Write the final figures as JSON to this file.")
 
