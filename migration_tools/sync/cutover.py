@@ -186,14 +186,16 @@ class CutOver:
             {info["name"] for db in (self.source_db, self.target_db) for info in list_dumpable(db)}
         )
         verifier.note_structure_changed(set(names))  # indexes and options of every collection, now
+        # Frozen and drained: rounds of rechecks back to back, no need to wait for new events.
         deadline = time.monotonic() + SETTLE_SECONDS
-        while not (verifier.complete and not len(sync.refresh)):
+        while len(sync.refresh) or not verifier.settle():
             if time.monotonic() >= deadline:
                 return [
                     f"the rechecks did not settle within {SETTLE_SECONDS:g}s ({verifier.pending} documents "
                     f"to recheck, {len(sync.refresh)} to write again)"
                 ]
-            sync.follow_step()
+            if len(sync.refresh):
+                sync.applier.refresh_documents()
         differences = verifier.differences()
         differences += count_mismatches(verifier, names)
         users = touched_users(

@@ -39,6 +39,7 @@ from migration_tools.runs import (
     client_for,
     named_source,
     named_target,
+    refuse,
     same_database,
     server_key,
 )
@@ -55,6 +56,7 @@ from migration_tools.sync.cutover import CutOver, CutOverInterrupted, NoGo
 from migration_tools.sync.state import Lease, LeaseHeld, LeaseLost, SyncState
 from migration_tools.sync.stream import (
     AWAIT_MS,
+    CUTOVER_AWAIT_MS,
     CaughtUp,
     HistoryLost,
     ReaderFailed,
@@ -79,18 +81,17 @@ AWAIT_SECONDS = AWAIT_MS / 1000
 SAVE_SECONDS = 5.0
 
 
-class SyncError(CommandError):
+class SyncError(Exception):
     """A run that cannot go on (exit 2); the message says what to do.
 
-    A CommandError with its exit code, as ``runs.cannot_run`` makes them, so the command and its
-    audit record end with it as they are (``command_failure``); the subclasses let callers tell
-    the cases apart.
+    :func:`sync_run` turns it into the command's CommandError with ``exit_code``; the subclasses
+    let callers of :class:`LiveSync` tell the cases apart.
     """
 
     exit_code = EXIT_CANNOT_RUN
 
     def __init__(self, message: str) -> None:
-        super().__init__(redact(message), returncode=self.exit_code)
+        super().__init__(redact(message))
 
 
 class SyncRefused(SyncError):
@@ -535,7 +536,11 @@ class LiveSync:
         self.applier = Applier(self.target_db, self.source_db, pacer=self.pacer, refresh=self.refresh)
         self.token = stream_state.get("token") or self.state.doc["start"]["token"]
         self.reader = StreamReader(
-            self.source_db, token=self.token, expanded=self.expanded, clock_client=self.source_client
+            self.source_db,
+            token=self.token,
+            expanded=self.expanded,
+            clock_client=self.source_client,
+            await_ms=CUTOVER_AWAIT_MS if self.options.cutover else AWAIT_MS,
         )
         self.held, self.applied = deque(), deque()
         self.catch_ups, self.caught_up = 0, False
@@ -881,16 +886,16 @@ def options_for_command(options: dict, settings) -> SyncOptions:
         options.get("source_uri"), option="--source-uri", command="sync_atlas"
     )
     if options.get("restart") and not options.get("yes"):
-        raise SyncRefused(
+        raise refuse(
             "--restart forgets the saved state and copies again, replacing what differs on the target: "
             "add --yes to confirm."
         )
     if options.get("restart") and options.get("cutover"):
-        raise SyncRefused("--cutover resumes from the saved state; it does not go with --restart.")
+        raise refuse("--cutover resumes from the saved state; it does not go with --restart.")
     if options["max_ops_per_second"] < 0 or options["quota_mb"] < 0:
-        raise SyncRefused("--max-ops-per-second and --quota-mb take 0 (no limit) or a positive number.")
+        raise refuse("--max-ops-per-second and --quota-mb take 0 (no limit) or a positive number.")
     if options.get("catch_up_timeout", 300.0) <= 0:
-        raise SyncRefused("--catch-up-timeout takes a positive number of seconds.")
+        raise refuse("--catch-up-timeout takes a positive number of seconds.")
     source_db = options.get("db") or settings.MONGODB_DB_NAME
     return SyncOptions(
         source_uri=source_uri,
@@ -918,7 +923,10 @@ def sync_run(
     """
     audit.source, audit.target, audit.database = options.source_uri, options.target_uri, options.target_db
     run = LiveSync(options, say=status.say, status=status)
-    run.refuse_same_database()  # before any connection, as import and verify do
+    try:
+        run.refuse_same_database()  # before any connection, as import and verify do
+    except SyncError as exc:
+        raise CommandError(str(exc), returncode=exc.exit_code) from None
     status.say(run.figures.opening_line())
     target_client = client_for(options.target_uri, name=options.target_uri_name)
     try:
@@ -928,6 +936,8 @@ def sync_run(
             run.stop = stop
             try:
                 run.run()
+            except SyncError as exc:  # inside the record, which ends with the same exit code
+                raise CommandError(str(exc), returncode=exc.exit_code) from None
             finally:
                 status.clear()
                 audit.counts = run.figures.audit_counts()

@@ -32,6 +32,9 @@ HISTORY_LOST = 286  # ChangeStreamHistoryLost
 NOT_A_REPLICA_SET = 40573  # "The $changeStream stage is only supported on replica sets"
 QUEUE_EVENTS = 20000
 AWAIT_MS = 500
+# A cut-over waits for the stream to prove it has read up to a moment: it polls more often. (At
+# 100 ms a resumed SecantusDB stream was seen to block in getMore for over a minute; 200 ms did not.)
+CUTOVER_AWAIT_MS = 200
 
 
 class StandaloneSource(Exception):
@@ -100,13 +103,13 @@ def history_is_lost(client, position: Timestamp | None) -> bool:
     return start is not None and position < start
 
 
-def open_stream(db, *, token=None, expanded: bool, session=None):
+def open_stream(db, *, token=None, expanded: bool, session=None, await_ms: int = AWAIT_MS):
     """A change stream on the whole database, raw, from ``token`` (or from now).
 
     Raises StandaloneSource or HistoryLost; other PyMongo errors propagate.
     """
     pipeline = [{"$match": {"ns.coll": {"$not": {"$regex": NOT_DATA_COLLECTION_PATTERN}}}}]
-    options = {"full_document": "updateLookup", "max_await_time_ms": AWAIT_MS, "batch_size": 1000}
+    options = {"full_document": "updateLookup", "max_await_time_ms": await_ms, "batch_size": 1000}
     if expanded:
         options["show_expanded_events"] = True
     if token is not None:
@@ -157,8 +160,9 @@ class ReaderFailed:
 class StreamReader:
     """A thread that reads the change stream into ``self.events`` until closed."""
 
-    def __init__(self, db, *, token, expanded: bool, clock_client) -> None:
+    def __init__(self, db, *, token, expanded: bool, clock_client, await_ms: int = AWAIT_MS) -> None:
         self.db, self.token, self.expanded, self.clock_client = db, token, expanded, clock_client
+        self.await_ms = await_ms
         self.events: queue.Queue = queue.Queue(maxsize=QUEUE_EVENTS)
         self.clock = SourceClock()
         # How far the open cursor has read: the last event's time, or the source's time before a
@@ -170,7 +174,7 @@ class StreamReader:
 
     def start(self) -> None:
         # Opened here, in the caller's thread, so that a refusal (history lost) raises at once.
-        self._stream = open_stream(self.db, token=self.token, expanded=self.expanded)
+        self._stream = open_stream(self.db, token=self.token, expanded=self.expanded, await_ms=self.await_ms)
         self.clock = read_clock(self.clock_client)
         self._thread = threading.Thread(target=self._run, name="sync-reader", daemon=True)
         self._thread.start()

@@ -111,6 +111,14 @@ class LiveVerifier:
         if catch_up is None or catch_up == self._last_catch_up:
             return
         self._last_catch_up = catch_up
+        self._round(deadline)
+
+    def settle(self, *, budget_seconds: float = 0.3) -> bool:
+        """One round at once (the source is frozen and every event applied): whether all is settled."""
+        self._round(time.monotonic() + budget_seconds)
+        return self.complete
+
+    def _round(self, deadline: float) -> None:
         for name in sorted(self.structure_pending):
             self.structure[name] = self._structure_differences(name)
             self.structure_pending.discard(name)
