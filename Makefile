@@ -39,6 +39,7 @@ test: lint check
 bench: $(STAMP)
 	$(PY) -m bench.migration
 	$(PY) -m bench.peers
+	$(PY) -m bench.sync
 
 load: $(STAMP)
 	$(PY) -m bench.load
