@@ -255,6 +255,8 @@ def main(argv=None) -> int:
     from bench.delay_proxy import DelayProxy
     from studymaster.embedded import EmbeddedMongo
 
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"sync-{dt.datetime.now():%Y%m%d-%H%M%S}.json"
     work = Path(tempfile.mkdtemp(prefix="sm-bench-sync-"))
     source = EmbeddedMongo(work / "source").start()
     target = EmbeddedMongo(work / "target").start()
@@ -270,12 +272,14 @@ def main(argv=None) -> int:
             report["load_before"] = _load()
             report["events"] = bench_events(source, target_uri, "bench_events")
             report["load_after_events"] = _load()
+            _save(report, path)  # each part as it ends: a long run that fails later keeps them
             report["lag"] = bench_lag(source, target_uri, "bench_events")
             report["load_after_lag"] = _load()
-            report["freeze"] = [
-                bench_freeze(source, target_uri, f"bench_freeze_{size}", size)
-                for size in (args.demo_documents, 10 * args.demo_documents)
-            ]
+            _save(report, path)
+            report["freeze"] = []
+            for size in (args.demo_documents, 10 * args.demo_documents):
+                report["freeze"].append(bench_freeze(source, target_uri, f"bench_freeze_{size}", size))
+                _save(report, path)
             report["load_after_freeze"] = _load()
     finally:
         source.close()
@@ -287,12 +291,15 @@ def main(argv=None) -> int:
         "platform": platform.platform(),
     }
     report["targets"] = TARGETS
+    _save(report, path)
     print(render(report))
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"sync-{dt.datetime.now():%Y%m%d-%H%M%S}.json"
-    path.write_text(json.dumps(report, indent=2, default=str))
     print(f"\nwritten: {path.relative_to(ROOT)}")
     return 0
+
+
+def _save(report: dict, path: Path) -> None:
+    path.write_text(json.dumps(report, indent=2, default=str))
+    print(json.dumps({key: report[key] for key in list(report)[-2:]}, default=str), flush=True)
 
 
 def render(report: dict) -> str:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from bson import Timestamp
-from pymongo.errors import OperationFailure, PyMongoError
+from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
 
 from migration_tools.bsonfiles import RAW
 from studymaster.tools_collections import NOT_DATA_COLLECTION_PATTERN
@@ -192,7 +192,7 @@ class StreamReader:
         idle = True
         try:
             while not self._closing.is_set():
-                clock = read_clock(self.clock_client) if idle else None
+                clock = self._read_clock() if idle else None
                 if clock is not None:
                     self.clock = clock
                 event = self._stream.try_next()
@@ -213,6 +213,14 @@ class StreamReader:
             self._put(ReaderFailed(_translated(exc)))
         except BaseException as exc:  # handed to the applying thread, which reports it
             self._put(ReaderFailed(exc))
+
+    def _read_clock(self) -> SourceClock | None:
+        """The source's clock, or None after a connection error (the pool was reset under load:
+        the next idle poll reads it again; the stream itself resumes on such errors)."""
+        try:
+            return read_clock(self.clock_client)
+        except ConnectionFailure:
+            return None
 
     def close(self) -> None:
         self._closing.set()
