@@ -23,7 +23,7 @@ from migration_tools.tests.sync_support import (
     sync_command,
 )
 from migration_tools.verify import format_report
-from studymaster.maintenance import forget_cached_state, maintenance_get
+from studymaster.maintenance import forget_cached_state, maintenance_get, maintenance_set
 
 pytestmark = pytest.mark.django_db  # the application's database (MONGODB_URI) is the source
 
@@ -70,8 +70,16 @@ class Load:
             assert response.status_code in (201, 204), response.content
 
 
+@pytest.fixture
+def thawed_application():
+    """The application's (Django test) database shared by the tests: its flag back off after the test."""
+    yield
+    maintenance_set(connection.database, level="off", set_by="test")
+    forget_cached_state()
+
+
 def test_cutover_with_the_api_under_load_freezes_writes_loses_none_and_goes(
-    django_test_server, atlas_db, midweek_clock
+    thawed_application, django_test_server, atlas_db, midweek_clock
 ):
     source = Database(django_test_server, connection.settings_dict["NAME"])
     source_db = connection.database
