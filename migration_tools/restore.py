@@ -215,8 +215,8 @@ def import_dump(
     report.collections = [results[name] for name in names]
     if not indexes_only:
         views = {name: view for name, view in dump.views.items() if is_data_collection(name)}
-        for view in _views_in_creation_order(views):
-            report.collections.append(_import_view(db, view, existing, drop=drop, dry_run=dry_run))
+        for view in views_in_creation_order(views):
+            report.collections.append(import_view(db, view, existing, drop=drop, dry_run=dry_run))
     progress.done()
     return report
 
@@ -272,7 +272,7 @@ def _import_collection(
     return result
 
 
-def _views_in_creation_order(views: dict) -> list:
+def views_in_creation_order(views: dict) -> list:
     """The views, each after the views it is defined on (a view may read another view)."""
     ordered, placed = [], set()
     pending = sorted(views.values(), key=lambda view: view.name)
@@ -286,7 +286,7 @@ def _views_in_creation_order(views: dict) -> list:
     return ordered
 
 
-def _import_view(db, view, existing: dict, *, drop: bool, dry_run: bool) -> CollectionImport:
+def import_view(db, view, existing: dict, *, drop: bool, dry_run: bool) -> CollectionImport:
     """Create a view as the dump defines it; one of the same definition counts as identical, any
     other (or a collection of that name) as a conflict, left untouched (``drop``: replaced)."""
     result = CollectionImport(name=view.name, view_on=view.options.get("viewOn"))

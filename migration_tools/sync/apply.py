@@ -220,9 +220,11 @@ class Applier:
         result.structure_changed.add(name)
         commands = []
         if kind == "create":
-            if event.get("nsType", "collection") != "collection":
-                return  # views and time series are not copied
+            if event.get("nsType", "collection") not in ("collection", "view"):
+                return  # time series are not copied
             description.pop("idIndex", None)
+            if "viewPipeline" in description:  # SecantusDB's name for a view's pipeline
+                description["pipeline"] = description.pop("viewPipeline")
             commands.append(({"create": name, **description}, {NAMESPACE_EXISTS}))
         elif kind == "createIndexes":
             indexes = [index_spec(dict(index)) for index in description.get("indexes", [])]

@@ -26,7 +26,9 @@ from migration_tools.restore import (
     DUPLICATE_KEY,
     CollectionImport,
     import_indexes,
+    import_view,
     option_differences,
+    views_in_creation_order,
 )
 from migration_tools.sync.apply import Pacer, RefreshSet, bulk_write, id_key
 
@@ -141,6 +143,33 @@ def copy_collection(
     build_indexes(target_db, files, result, pacer=pacer)
     result.done = True
     return result
+
+
+@dataclass
+class SourceView:
+    """A view of the source as listCollections describes it (what import_view needs)."""
+
+    name: str
+    options: dict
+
+
+def copy_views(source_db, target_db, *, pacer: Pacer) -> list[str]:
+    """Create the source's views on the target as import_atlas does: by their definition, each
+    after the view it reads, after the collections. A view already there with the same definition
+    is left alone; one with another definition (or a collection of that name) is left untouched
+    and named in the problems returned, so the verification reports it too."""
+    views = {
+        info["name"]: SourceView(info["name"], dict(info.get("options") or {}))
+        for info in list_dumpable(source_db, views=True)
+        if info.get("type") == "view"
+    }
+    existing = {info["name"]: info for info in target_db.list_collections()}
+    problems = []
+    for view in views_in_creation_order(views):
+        pacer.take()
+        result = import_view(target_db, view, existing, drop=False, dry_run=False)
+        problems += [f"view {view.name}: {difference}" for difference in result.option_differences]
+    return problems
 
 
 def build_indexes(target_db, files: CollectionFiles, result: CollectionCopy, *, pacer: Pacer) -> None:

@@ -49,6 +49,7 @@ from migration_tools.sync.copy import (
     CopyInterrupted,
     build_indexes,
     copy_collection,
+    copy_views,
     source_collections,
     source_size,
 )
@@ -492,6 +493,7 @@ class LiveSync:
             self.state.save(
                 copy={"done": False, "collections": list(entries.values())}, refresh=self.refresh.to_state()
             )
+        self.figures.problems += copy_views(self.source_db, self.target_db, pacer=self.pacer)
         self.state.save(
             copy={"done": True, "finished_at": datetime.now(UTC), "collections": list(entries.values())},
             refresh=self.refresh.to_state(),

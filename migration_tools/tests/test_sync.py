@@ -72,7 +72,7 @@ def test_writes_during_the_copy_and_the_catch_up_all_arrive_byte_for_byte(local_
     )
 
 
-def test_indexes_and_options_are_copied_and_index_changes_followed(local_db, atlas_db):
+def test_indexes_options_and_views_are_copied_and_their_changes_followed(local_db, atlas_db):
     populate_awkward(local_db.db)
     run = SyncThread(options(local_db, atlas_db))
     run.start()
@@ -83,6 +83,7 @@ def test_indexes_and_options_are_copied_and_index_changes_followed(local_db, atl
     local_db.db["indexed"].drop_index("a_b_compound")
     local_db.db.create_collection("created_later", capped=True, size=65536)
     local_db.db["created_later"].insert_one({"_id": 1})
+    local_db.db.command({"create": "view_later", "viewOn": "indexed", "pipeline": [{"$match": {"a": 1}}]})
     marker = mark(local_db.db)
     wait_for(lambda: synced(atlas_db.db, marker), what="the sync", alive=run.is_alive)
     run.finish()
@@ -92,6 +93,9 @@ def test_indexes_and_options_are_copied_and_index_changes_followed(local_db, atl
     names = {index["name"] for index in atlas_db.db["indexed"].list_indexes()}
     assert "b_later" in names and "a_b_compound" not in names
     assert atlas_db.db["created_later"].options().get("capped") is True
+    views = {info["name"]: info for info in atlas_db.db.list_collections(filter={"type": "view"})}
+    assert set(views) == {"indexed_positive", "view_later"}
+    assert views["view_later"]["options"]["pipeline"] == [{"$match": {"a": 1}}]
 
 
 def test_a_rerun_resumes_from_the_saved_token_with_nothing_doubled(local_db, atlas_db):
