@@ -40,6 +40,8 @@ bench: $(STAMP)
 	$(PY) -m bench.migration
 	$(PY) -m bench.peers
 	$(PY) -m bench.sync
+	$(PY) -m bench.history
 
 load: $(STAMP)
 	$(PY) -m bench.load
+	$(PY) -m bench.capacity

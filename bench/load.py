@@ -6,7 +6,7 @@ against M0's budget of ~100/s, pool checkouts and waits, connections (workers ×
 against M0's 500, and storage per 1,000 study sessions. Results: bench/results/load-<time>.json.
 
 The run raises THROTTLE_RATE_LOGIN, THROTTLE_RATE_REGISTER and THROTTLE_RATE_STUDY_SESSION to
-10000/min for itself: 50 users log in from one address within seconds, and a simulated learner
+100000/min for itself: 50 users log in from one address within seconds, and a simulated learner
 logs sessions faster than a person would, which the production defaults rightly refuse.
 """
 
@@ -14,56 +14,35 @@ from __future__ import annotations
 
 import argparse
 import csv
-import datetime as dt
-import json
-import os
-import platform
-import re
 import secrets
-import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
-from studymaster.embedded import EmbeddedMongo, free_port
+from bench.stack import (
+    OPS_METRIC,
+    POOL_SIZE,
+    ROOT,
+    ApiStack,
+    delta,
+    load_average,
+    report_header,
+    write_report,
+)
+from studymaster.embedded import EmbeddedMongo
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results"
 M0_OPS_PER_SECOND = 100
 M0_CONNECTIONS = 500
 M0_STORAGE_BYTES = 512 * 1024 * 1024
 SESSIONS_PER_USER_PER_YEAR = 365  # the profile: one study session a day
 WORKERS = 2
-POOL_SIZE = 10
 
 
-def _env(server: EmbeddedMongo, metrics_dir: Path, metrics_token: str) -> dict:
-    return dict(
-        os.environ,
-        DJANGO_SETTINGS_MODULE="studymaster.settings.prod",
-        SECRET_KEY=secrets.token_urlsafe(64),
-        MONGODB_URI=server.uri(),
-        MONGODB_DB_NAME="load",
-        MONGODB_MAX_POOL_SIZE=str(POOL_SIZE),
-        ALLOWED_HOSTS="127.0.0.1,localhost",
-        SECURE_SSL_REDIRECT="0",
-        METRICS_TOKEN=metrics_token,
-        PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
-        THROTTLE_RATE_LOGIN="10000/min",
-        THROTTLE_RATE_REGISTER="10000/min",
-        THROTTLE_RATE_STUDY_SESSION="10000/min",
-        LOG_LEVEL="WARNING",
-    )
-
-
-def _create_users(env: dict, password: str, count: int) -> None:
+def _create_users(stack: ApiStack, password: str, count: int) -> None:
     # One PBKDF2 hash shared by all: hashing is deliberately slow (~0.4 s each here).
     code = (
-        "import os, django; django.setup()\n"
+        "import os\n"
         "from django.contrib.auth.hashers import make_password\n"
         "from accounts.models import User\n"
         "from accounts.usernames import username_fields\n"
@@ -71,35 +50,12 @@ def _create_users(env: dict, password: str, count: int) -> None:
         f"User.objects.bulk_create([User(username=f'load{{n:03d}}', **username_fields(f'load{{n:03d}}'), "
         f"email=f'load{{n:03d}}@example.com', password=hashed) for n in range({count})])\n"
     )
-    subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env={**env, "LOAD_USER_PASSWORD": password}, check=True
-    )
+    stack.django(code, LOAD_USER_PASSWORD=password)
 
 
-def _metrics(port: int, token: str) -> dict[str, float]:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/metrics", headers={"Authorization": f"Bearer {token}"}
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback only
-        text = response.read().decode()
-    totals: dict[str, float] = {}
-    for line in text.splitlines():
-        if line.startswith("#") or not line.strip():
-            continue
-        name_labels, _, value = line.rpartition(" ")
-        name = re.split(r"[{ ]", name_labels, maxsplit=1)[0]
-        totals[name] = totals.get(name, 0.0) + float(value)
-    return totals
-
-
-def _delta(before: dict[str, float], after: dict[str, float], name: str) -> float:
-    """How much a metric, summed over its labels and the workers, grew during a step."""
-    return after.get(name, 0.0) - before.get(name, 0.0)
-
-
-def _storage(server: EmbeddedMongo) -> dict:
+def _storage(server: EmbeddedMongo, database: str) -> dict:
     with server.client() as client:
-        db = client.load
+        db = client[database]
         sessions = db.sessions_app_studysession.count_documents({})
         per_collection = {}
         for name in ("sessions_app_studysession", "gamification_pointsentry"):
@@ -178,46 +134,21 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     steps = [5] if args.smoke else [int(s) for s in args.steps.split(",")]
     seconds = 12 if args.smoke else args.seconds
-    work = Path(tempfile.mkdtemp(prefix="sm-load-"))
-    metrics_dir = work / "metrics"
-    metrics_dir.mkdir()
-    server = EmbeddedMongo(work / "db").start()
-    token, password = secrets.token_urlsafe(24), secrets.token_urlsafe(16)
-    env = _env(server, metrics_dir, token)
-    env.update(LOAD_USER_PASSWORD=password, LOAD_USER_PREFIX="load")
-    port = free_port()
-    gunicorn = None
-    try:
-        subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
-        _create_users(env, password, sum(steps))
-        gunicorn = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "studymaster.wsgi",
-                "-c",
-                str(ROOT / "gunicorn.conf.py"),
-                "-w",
-                str(WORKERS),
-                "-b",
-                f"127.0.0.1:{port}",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        _wait_for(port)
+    load_before = load_average()
+    password = secrets.token_urlsafe(16)
+    with ApiStack(database="load", workers=WORKERS, threads=1) as stack:
+        env = {**stack.env, "LOAD_USER_PASSWORD": password, "LOAD_USER_PREFIX": "load"}
+        _create_users(stack, password, sum(steps))
+        stack.serve()
         results = []
         for index, users in enumerate(steps):
-            before = _metrics(port, token)
+            before = stack.metrics()
             started = time.monotonic()
             accounts = {"LOAD_USER_OFFSET": str(sum(steps[:index])), "LOAD_USER_COUNT": str(users)}
-            step = _locust(port, users, seconds, work / f"step{users}", {**env, **accounts})
+            step = _locust(stack.port, users, seconds, stack.work / f"step{users}", {**env, **accounts})
             elapsed = time.monotonic() - started
-            after = _metrics(port, token)
-            ops = _delta(before, after, "studymaster_mongodb_command_duration_seconds_count")
+            after = stack.metrics()
+            ops = delta(before, after, OPS_METRIC)
             ops_per_second = ops / elapsed
             live_p95 = step["endpoints"].get("GET /api/health/live/", {}).get("p95_ms")
             step.update(
@@ -226,11 +157,11 @@ def main(argv=None) -> int:
                 mongodb_ops_per_second=round(ops_per_second, 1),
                 m0_budget_share=round(ops_per_second / M0_OPS_PER_SECOND, 2),
                 active_users_m0_holds=int(M0_OPS_PER_SECOND / (ops_per_second / users)) if ops else None,
-                pool_checkouts=_delta(before, after, "studymaster_mongodb_pool_checkouts_total"),
+                pool_checkouts=delta(before, after, "studymaster_mongodb_pool_checkouts_total"),
                 pool_wait_seconds=round(
-                    _delta(before, after, "studymaster_mongodb_pool_checkout_wait_seconds_sum"), 3
+                    delta(before, after, "studymaster_mongodb_pool_checkout_wait_seconds_sum"), 3
                 ),
-                pool_checkout_failures=_delta(
+                pool_checkout_failures=delta(
                     before, after, "studymaster_mongodb_pool_checkout_failures_total"
                 ),
                 connections_max=WORKERS * POOL_SIZE,
@@ -241,48 +172,17 @@ def main(argv=None) -> int:
                 },
             )
             results.append(step)
-        storage = _storage(server)
-    finally:
-        if gunicorn:
-            gunicorn.send_signal(signal.SIGTERM)
-            gunicorn.wait(30)
-        server.close()
+        storage = _storage(stack.server, stack.database)
     report = {
-        "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-        },
-        "smoke": args.smoke,
+        **report_header(smoke=args.smoke, load_before=load_before),
         "gunicorn_workers": WORKERS,
         "pool_size": POOL_SIZE,
         "connections_vs_m0": f"{WORKERS * POOL_SIZE} of {M0_CONNECTIONS}",
-        "throttle_note": (
-            "THROTTLE_RATE_LOGIN, THROTTLE_RATE_REGISTER and THROTTLE_RATE_STUDY_SESSION were set "
-            "to 10000/min for this run"
-        ),
         "steps": results,
         "storage": storage,
     }
-    print(render(report))
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"load-{'smoke-' if args.smoke else ''}{dt.datetime.now():%Y%m%d-%H%M%S}.json"
-    path.write_text(json.dumps(report, indent=2))
-    print(f"\nwritten: {path.relative_to(ROOT)}")
-    shutil.rmtree(work, ignore_errors=True)
+    write_report("load", report, render(report))
     return 0
-
-
-def _wait_for(port: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health/live/", timeout=2)  # noqa: S310
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError("gunicorn did not answer within 30 s")
 
 
 def render(report: dict) -> str:

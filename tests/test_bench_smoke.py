@@ -105,3 +105,31 @@ def test_startup_bench_reports_every_variant():
         "+ no admin autodiscovery (as it is)",
         "+ only the apps the command needs",
     ]
+
+
+def test_history_bench_smoke_reports_every_endpoint_at_every_size():
+    report = _run("bench.history")
+    assert list(report["sizes"]) == ["3", "30"]
+    for size in report["sizes"].values():
+        assert set(size) == {
+            "POST /api/sessions/",
+            "DELETE /api/sessions/{id}/",
+            "GET /api/stats/ (366 days)",
+            "GET /api/me/",
+        }
+        for row in size.values():
+            assert row["median_ms"] > 0 and row["p95_ms"] >= row["median_ms"] and row["operations"] > 0
+
+
+def test_capacity_smoke_reports_the_mix_against_live_without_errors():
+    report = _run("bench.capacity")
+    (step,) = report["steps"]
+    assert step["errors"] == 0, step["endpoints"]
+    assert set(step["endpoints"]) == {
+        "POST /api/sessions/",
+        "GET /api/me/",
+        "GET /api/sessions/",
+        "GET /api/leaderboard/?period=week",
+        "GET /api/health/live/",
+    }
+    assert step["rps"] > 0 and step["live_alone"]["rps"] > 0 and step["operations_per_request"] > 0
