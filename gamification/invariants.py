@@ -5,6 +5,9 @@
 - **No orphans**: every per-user document (a ledger entry, an earned badge, an achievement, a
   study session) belongs to a user that exists.
 - **A copy keeps each user's documents**: the same number per user on both sides.
+- **The maintained totals equal the history**: each user's study totals, week points and
+  progress fields are what their study sessions and ledger make them
+  (:func:`totals_check`, with the rules of ``gamification.totals``).
 
 The invariants are pure functions over per-user counts (:func:`points_off_ledger`,
 :func:`orphans`, :func:`count_differences`). The counts come from a database
@@ -19,8 +22,8 @@ this app does not import the apps above it.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 import bson
@@ -29,12 +32,14 @@ from bson.codec_options import CodecOptions, DatetimeConversion
 from django.contrib.auth import get_user_model
 from django.db.models import Model
 
-from gamification.models import PointsEntry
+from gamification import totals
+from gamification.models import PointsEntry, StudyTotal, WeekPoints
 
 K = TypeVar("K")
 # Decodes any document a dump can hold, dates outside Python's range included.
 DECODE = CodecOptions(tz_aware=True, datetime_conversion=DatetimeConversion.DATETIME_AUTO)
 SHOWN_USERS = 3
+PROGRESS_EVERY = 500  # users between two progress reports of totals_check
 
 
 # -- the invariants --------------------------------------------------------------------------------
@@ -249,3 +254,141 @@ class UserTally:
                     f"their {self.ledger_name} amounts (first: {shown})."
                 )
         return warnings
+
+
+# -- the maintained totals ----------------------------------------------------------------------------
+@dataclass
+class TotalsCheck:
+    """Users whose maintained totals (``gamification.totals``) differ from their sessions and ledger."""
+
+    users: int = 0  # how many users were checked
+    drifted: Counter = field(default_factory=Counter)  # what differs -> how many users
+    off: list[str] = field(default_factory=list)  # str(_id) of the users with any difference
+    repaired: int = 0
+
+    def summary(self) -> str:
+        """One line: the users checked, and what differs for how many (the first users named)."""
+        if not self.off:
+            return f"{self.users} users"
+        kinds = ", ".join(f"{kind} {count}" for kind, count in sorted(self.drifted.items()))
+        return f"{len(self.off)} of {self.users} users differ ({kinds}; first: {', '.join(self.off[:SHOWN_USERS])})"
+
+
+def session_columns(sessions_model: type[Model]) -> dict[str, str]:
+    """The study session fields the totals need, by name -> column (``user``: ``user_id``...)."""
+    names = ("user", "local_date", "duration_minutes", "subject_key", "subject")
+    return {name: sessions_model._meta.get_field(name).column for name in names}
+
+
+def session_facts(document: dict, columns: dict[str, str]) -> totals.SessionFacts:
+    return totals.SessionFacts(
+        local_date=totals.stored_date(document[columns["local_date"]]),
+        minutes=document[columns["duration_minutes"]],
+        subject_key=document[columns["subject_key"]],
+        subject=document[columns["subject"]],
+    )
+
+
+LEDGER_FIELDS = ("reason", "amount", "studied_at")
+
+
+def ledger_facts(document: dict) -> totals.LedgerFacts:
+    return totals.LedgerFacts(document["reason"], document["amount"], document["studied_at"])
+
+
+def _runs_by_user(cursor, user_field: str) -> Iterator[tuple[ObjectId, list[dict]]]:
+    """(user, documents) of a cursor sorted by ``user_field``; documents without an ObjectId user
+    (which no user can own: the orphans invariant counts them) are skipped."""
+    current, batch = None, []
+    for document in cursor:
+        user = document.get(user_field)
+        if not isinstance(user, ObjectId):
+            continue
+        if batch and user != current:
+            yield current, batch
+            batch = []
+        current = user
+        batch.append(document)
+    if batch:
+        yield current, batch
+
+
+class _ByUser:
+    """The documents of one user at a time from a cursor sorted by user (merge join)."""
+
+    def __init__(self, cursor, user_field: str):
+        self._runs = _runs_by_user(cursor, user_field)
+        self._next = next(self._runs, None)
+
+    def of(self, user: ObjectId) -> list[dict]:
+        while self._next is not None and self._next[0] < user:
+            self._next = next(self._runs, None)
+        if self._next is not None and self._next[0] == user:
+            documents, self._next = self._next[1], next(self._runs, None)
+            return documents
+        return []
+
+
+def totals_check(
+    db,
+    *,
+    sessions_model: type[Model],
+    repair: Callable[[ObjectId], None] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> TotalsCheck:
+    """Every user's maintained totals in ``db`` (a PyMongo database) against what their study
+    sessions and ledger say (:func:`gamification.totals.expected_totals`): one pass over each
+    collection, sorted by user, so memory holds one user's documents at a time.
+
+    ``repair(user_id)`` is called for each user that differs; ``progress(users)`` now and then.
+    """
+    users_model = get_user_model()
+    columns = session_columns(sessions_model)
+    user_fields = ("points", "level", "current_streak", "longest_streak", "total_minutes", "session_count")
+    users = (
+        db[users_model._meta.db_table]
+        .find({}, dict.fromkeys((*user_fields, "last_study_date"), 1))
+        .sort("_id", 1)
+    )
+    by_user = {
+        "sessions": _ByUser(
+            db[sessions_model._meta.db_table]
+            .find({}, dict.fromkeys(columns.values(), 1))
+            .sort(columns["user"], 1),
+            columns["user"],
+        ),
+        "ledger": _ByUser(
+            db[ledger_collection()]
+            .find({}, dict.fromkeys((user_column(PointsEntry), *LEDGER_FIELDS), 1))
+            .sort(user_column(PointsEntry), 1),
+            user_column(PointsEntry),
+        ),
+        "totals": _ByUser(
+            db[StudyTotal._meta.db_table].find({}, {"_id": 0}).sort([("user_id", 1), ("key", 1)]), "user_id"
+        ),
+        "weeks": _ByUser(db[WeekPoints._meta.db_table].find({}, {"_id": 0}).sort("user_id", 1), "user_id"),
+    }
+    check = TotalsCheck()
+    for user in users:
+        expected = totals.expected_totals(
+            (session_facts(document, columns) for document in by_user["sessions"].of(user["_id"])),
+            (ledger_facts(document) for document in by_user["ledger"].of(user["_id"])),
+        )
+        documents = {
+            row["key"]: {k: v for k, v in row.items() if k not in ("user_id", "key")}
+            for row in by_user["totals"].of(user["_id"])
+        }
+        weeks = {
+            totals.stored_date(row["week_start"]): row["points"] for row in by_user["weeks"].of(user["_id"])
+        }
+        kinds = totals.differences(expected, documents, weeks, user)
+        check.users += 1
+        if kinds:
+            check.drifted.update(kinds)
+            check.off.append(str(user["_id"]))
+            if repair is not None:
+                repair(user["_id"])
+                check.repaired += 1
+        if progress is not None and check.users % PROGRESS_EVERY == 0:
+            progress(check.users)
+    return check

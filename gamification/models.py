@@ -179,3 +179,54 @@ class Achievement(models.Model):
 
     def __str__(self):
         return self.title
+
+
+class StudyTotal(models.Model):
+    """A maintained total of one user's study: a bounded document per user and key.
+
+    Kept by ``gamification.services`` in the same transaction as every study session change,
+    so that no rule and no read has to scan the user's history; ``manage.py recompute_totals``
+    rebuilds them from the sessions and the ledger (``gamification.totals``). The keys, and the
+    fields each kind holds besides ``user`` and ``key``:
+
+    - ``month:YYYY-MM``: ``days``, by two-digit day of month (local dates, each session's own
+      zone): ``{minutes, sessions, subjects: [{key, minutes, spellings: [[subject, sessions]]}]}``;
+    - ``subject:<subject key>``: ``sessions``, ``minutes`` over all time (gone at 0 sessions);
+    - ``run:YYYY-MM-DD``: a streak run (consecutive study days) starting that day: ``end``,
+      ``prev_end`` (the previous run's last day, or null);
+      ``runend:YYYY-MM-DD``: the same run by its last day: ``start``, ``next_start``;
+    - ``summary``: ``paid_minutes`` (what the ledger paid for study minutes), ``subjects`` (how
+      many subject keys), ``run_lengths`` (``[[length, runs]]``, longest first).
+
+    Only ``user`` and ``key`` are model fields: the documents are read and written whole by
+    the services, as raw MongoDB documents; the model makes ``migrate`` create the collection
+    and its unique index, and a user's deletion cascade to them.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="study_totals")
+    key = models.CharField(max_length=120)
+
+    class Meta:
+        db_table = "gamification_studytotal"
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="studytotal_unique_key")]
+
+    def __str__(self):
+        return f"{self.user_id} {self.key}"
+
+
+class WeekPoints(models.Model):
+    """A user's net points for the study of one ISO week (Monday 00:00 UTC, by ``studied_at``):
+    the sum of those ledger entries, kept with every entry, for the weekly leaderboard."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="week_points")
+    week_start = models.DateField()  # the Monday, in UTC
+    points = models.IntegerField(default=0)
+
+    class Meta:
+        db_table = "gamification_weekpoints"
+        verbose_name_plural = "week points"
+        indexes = [models.Index(fields=["week_start", "-points"], name="weekpoints_ranking")]
+        constraints = [models.UniqueConstraint(fields=["user", "week_start"], name="weekpoints_unique_week")]
+
+    def __str__(self):
+        return f"{self.user_id} {self.week_start}: {self.points}"

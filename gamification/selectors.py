@@ -10,10 +10,10 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from gamification import rules
-from gamification.models import Achievement, Badge, PointsEntry, Quest, QuestProgress, UserBadge
+from gamification import rules, totals
+from gamification.models import Achievement, Badge, PointsEntry, Quest, QuestProgress, UserBadge, WeekPoints
 from studymaster.dates import local_today
-from studymaster.db import mongo_call
+from studymaster.db import db_date, mongo_call
 
 
 def current_streak_get(*, user: AbstractBaseUser, now: datetime.datetime | None = None) -> int:
@@ -99,9 +99,10 @@ def leaderboard_list(*, period: str, now: datetime.datetime | None = None):
     """Users who did not opt out, highest points first, ties by username: ``{username, points}`` rows.
 
     ``all``: the points total on the user document (a queryset, paginated in the database).
-    ``week``: the net points (from the ledger) of study done since Monday 00:00 UTC of the
-    current ISO week, by when it happened (``studied_at``), however late it was logged (a
-    list). Users without points in the period are left out. 2 reads either way.
+    ``week``: the net points of study done since Monday 00:00 UTC of the current ISO week, by
+    when it happened (the ledger's ``studied_at``), however late it was logged: the maintained
+    ``WeekPoints`` of the week (index ``weekpoints_ranking``), then the users shown (a list).
+    Users without points in the period are left out. 2 reads either way.
     """
     users = get_user_model().objects
     if period == "all":
@@ -110,26 +111,20 @@ def leaderboard_list(*, period: str, now: datetime.datetime | None = None):
             .order_by("-points", "username")
             .values("username", "points")
         )
-    now = (now or timezone.now()).astimezone(datetime.UTC)
-    week_start = datetime.datetime.combine(
-        now.date() - datetime.timedelta(days=now.weekday()), datetime.time.min, tzinfo=datetime.UTC
-    )
-    totals = {
-        row["_id"]: row["points"]
+    week = totals.week_start(now or timezone.now())
+    points = {
+        row["user_id"]: row["points"]
         for row in mongo_call(
-            PointsEntry._meta.db_table,
-            "aggregate",
-            [
-                {"$match": {"studied_at": {"$gte": week_start}}},
-                {"$group": {"_id": "$user_id", "points": {"$sum": "$amount"}}},
-                {"$match": {"points": {"$gt": 0}}},
-            ],
+            WeekPoints._meta.db_table,
+            "find",
+            {"week_start": db_date(week), "points": {"$gt": 0}},
+            projection={"_id": 0, "user_id": 1, "points": 1},
         )
     }
-    shown = users.filter(pk__in=list(totals), leaderboard_opt_out=False, is_active=True)
+    shown = users.filter(pk__in=list(points), leaderboard_opt_out=False, is_active=True)
     return sorted(
         (
-            {"username": username, "points": totals[pk]}
+            {"username": username, "points": points[pk]}
             for pk, username in shown.values_list("pk", "username")
         ),
         key=lambda row: (-row["points"], row["username"]),

@@ -16,24 +16,51 @@ from __future__ import annotations
 import datetime
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 
+from bson import ObjectId
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.utils import timezone
-from pymongo import ReturnDocument, UpdateOne
+from pymongo import DeleteMany, DeleteOne, InsertOne, ReplaceOne, UpdateOne
 
-from gamification import catalog, rules
-from gamification.models import Achievement, Badge, PointsEntry, Quest, QuestProgress, UserBadge
-from studymaster.dates import local_today, today_in
-from studymaster.db import db_date, mongo_call, run_in_transaction
+from gamification import catalog, invariants, rules, totals
+from gamification.models import (
+    Achievement,
+    Badge,
+    PointsEntry,
+    Quest,
+    QuestProgress,
+    StudyTotal,
+    UserBadge,
+    WeekPoints,
+)
+from gamification.totals import Days, Streaks, Summary
+from studymaster.dates import today_in
+from studymaster.db import (
+    db_date,
+    model_document,
+    mongo_bulk_write,
+    mongo_call,
+    namespace,
+    run_in_transaction,
+)
 from studymaster.errors import DomainError
 
 MAX_ADJUSTMENT = 1_000_000
 CATALOG_TTL_SECONDS = 60
-
-Days = dict[datetime.date, tuple[int, int]]  # local date -> (minutes, sessions)
+# What a change of points reads of the user document, inside its transaction.
+PROGRESS_FIELDS = (
+    "points",
+    "level",
+    "current_streak",
+    "longest_streak",
+    "total_minutes",
+    "session_count",
+    "last_study_date",
+)
 
 
 class GamificationError(DomainError):
@@ -70,14 +97,32 @@ def catalog_ensure() -> None:
 # The unit of work -----------------------------------------------------------------------
 
 
+def progress_read(user: AbstractBaseUser) -> dict:
+    """The user's progress fields as the current transaction sees them (one read): the user
+    object at hand may be older, and a change of points must build on what is stored."""
+    users = get_user_model()._meta.db_table
+    found = mongo_call(users, "find_one", {"_id": user.pk}, projection=dict.fromkeys(PROGRESS_FIELDS, 1))
+    if found is None:
+        raise GamificationError("This user does not exist any more.")
+    progress = {name: found.get(name, 0) for name in PROGRESS_FIELDS}
+    progress["last_study_date"] = totals.stored_date(found.get("last_study_date"))
+    return progress
+
+
 @dataclass
 class ProgressBatch:
-    """Writes collected by the services for one user, flushed in one go inside a transaction."""
+    """Writes collected by the services for one user, flushed as ONE operation (a client
+    ``bulkWrite``) inside a transaction: the caller's own writes first (``write_first``), then
+    the ledger, the week points, the user document, the maintained totals, quests, badges and
+    achievements."""
 
     user: AbstractBaseUser
     now: datetime.datetime
+    progress: dict | None = None  # progress_read(user), once read in this transaction
     entries: list[PointsEntry] = field(default_factory=list)
     user_set: dict = field(default_factory=dict)
+    totals: totals.Writes = field(default_factory=totals.Writes)
+    first: list = field(default_factory=list)
     quest_ops: list[UpdateOne] = field(default_factory=list)
     badge_ops: list[UpdateOne] = field(default_factory=list)
     achievement_ops: list[UpdateOne] = field(default_factory=list)
@@ -86,6 +131,15 @@ class ProgressBatch:
     def points(self) -> int:
         return sum(entry.amount for entry in self.entries)
 
+    def read_progress(self) -> dict:
+        if self.progress is None:
+            self.progress = progress_read(self.user)
+        return self.progress
+
+    def write_first(self, collection: str, document: dict) -> None:
+        """Insert ``document`` into ``collection`` before anything else (a study session)."""
+        self.first.append(InsertOne(document, namespace=namespace(collection)))
+
     def achieve(self, *, kind: str, title: str, reference: str) -> None:
         # An upsert, not an insert: a duplicate key would abort the whole transaction.
         self.achievement_ops.append(
@@ -93,52 +147,85 @@ class ProgressBatch:
                 {"user_id": self.user.pk, "kind": kind, "reference": reference},
                 {"$setOnInsert": {"title": title, "created_at": self.now}},
                 upsert=True,
+                namespace=namespace(Achievement._meta.db_table),
             )
         )
 
+    def level(self) -> int:
+        """The user's level once the batch is written."""
+        return rules.level_for_points(self.read_progress()["points"] + self.points)
+
+    def _total_writes(self) -> list:
+        collection = namespace(StudyTotal._meta.db_table)
+        writes = []
+        for kind, key, fields in self.totals.operations:
+            selector = {"user_id": self.user.pk, "key": key}
+            if kind == "put":
+                document = {"user_id": self.user.pk, "key": key, **fields}
+                writes.append(ReplaceOne(selector, document, upsert=True, namespace=collection))
+            elif kind == "set":
+                writes.append(UpdateOne(selector, {"$set": fields}, namespace=collection))
+            else:
+                writes.append(DeleteOne(selector, namespace=collection))
+        return writes
+
+    def _week_writes(self) -> list:
+        weeks = Counter()
+        for entry in self.entries:
+            weeks[totals.week_start(entry.studied_at)] += entry.amount
+        collection = namespace(WeekPoints._meta.db_table)
+        return [
+            UpdateOne(
+                {"user_id": self.user.pk, "week_start": db_date(week)},
+                {"$inc": {"points": points}},
+                upsert=True,
+                namespace=collection,
+            )
+            for week, points in sorted(weeks.items())
+            if points
+        ]
+
     def flush(self) -> dict:
         """Write everything; return the user's totals after the change (points, level)."""
-        if self.entries:
-            PointsEntry.objects.bulk_create(self.entries)
+        progress = self.read_progress()
+        points, level = progress["points"] + self.points, self.level()
+        for reached in range(progress["level"] + 1, level + 1):
+            self.achieve(
+                kind=Achievement.Kind.LEVEL_UP, title=f"Reached level {reached}", reference=f"level:{reached}"
+            )
+        ledger = namespace(PointsEntry._meta.db_table)
         # The user document is written by every change, so two concurrent changes for
         # one user always conflict and one of them is retried: that serializes them.
-        users = get_user_model()._meta.db_table
-        totals = mongo_call(
-            users,
-            "find_one_and_update",
+        user_update = UpdateOne(
             {"_id": self.user.pk},
-            {"$inc": {"points": self.points}, **({"$set": self.user_set} if self.user_set else {})},
-            projection={"points": 1, "level": 1},
-            return_document=ReturnDocument.AFTER,
+            {"$inc": {"points": self.points}, "$set": {"level": level, **self.user_set}},
+            namespace=namespace(get_user_model()._meta.db_table),
         )
-        level = rules.level_for_points(totals["points"])
-        if level != totals["level"]:
-            mongo_call(users, "update_one", {"_id": self.user.pk}, {"$set": {"level": level}})
-            for reached in range(totals["level"] + 1, level + 1):
-                self.achieve(
-                    kind=Achievement.Kind.LEVEL_UP,
-                    title=f"Reached level {reached}",
-                    reference=f"level:{reached}",
-                )
-            totals["level"] = level
-        for model, ops in (
-            (QuestProgress, self.quest_ops),
-            (UserBadge, self.badge_ops),
-            (Achievement, self.achievement_ops),
-        ):
-            if ops:
-                mongo_call(model._meta.db_table, "bulk_write", ops, ordered=False)
-        self.user.points, self.user.level = totals["points"], totals["level"]
-        return totals
+        mongo_bulk_write(
+            [
+                *self.first,
+                *(InsertOne(model_document(entry), namespace=ledger) for entry in self.entries),
+                *self._week_writes(),
+                user_update,
+                *self._total_writes(),
+                *self.quest_ops,
+                *self.badge_ops,
+                *self.achievement_ops,
+            ]
+        )
+        self.user.points, self.user.level = points, level
+        return {"points": points, "level": level}
 
 
-def _in_batch(user: AbstractBaseUser, batch: ProgressBatch | None, write):
+def _in_batch(
+    user: AbstractBaseUser, batch: ProgressBatch | None, write, now: datetime.datetime | None = None
+):
     """Run ``write(batch)`` in the caller's batch, or in a transaction of its own."""
     if batch is not None:
         return write(batch)
 
     def work():
-        own = ProgressBatch(user=user, now=timezone.now())
+        own = ProgressBatch(user=user, now=now or timezone.now())
         result = write(own)
         own.flush()
         return result
@@ -166,6 +253,7 @@ def points_award(
 
     def write(target: ProgressBatch) -> PointsEntry:
         entry = PointsEntry(
+            id=ObjectId(),
             user=user,
             amount=amount,
             reason=reason,
@@ -208,31 +296,6 @@ def points_adjust(*, user: AbstractBaseUser, amount: int, note: str, staff_usern
     )
 
 
-def streak_recompute(
-    *, user: AbstractBaseUser, study_days, today: datetime.date, batch: ProgressBatch | None = None
-) -> tuple[int, int]:
-    """Set the current and longest streak and the last study day from the SET of local study days.
-
-    Returns (current, longest).
-    """
-    study_days = set(study_days)
-    current = rules.current_streak(study_days, today=today)
-    longest = rules.longest_streak(study_days)
-    last_study_date = max(study_days, default=None)
-
-    def write(target: ProgressBatch) -> tuple[int, int]:
-        target.user_set.update(
-            current_streak=current,
-            longest_streak=longest,
-            last_study_date=db_date(last_study_date) if last_study_date else None,
-        )
-        user.current_streak, user.longest_streak = current, longest
-        user.last_study_date = last_study_date
-        return current, longest
-
-    return _in_batch(user, batch, write)
-
-
 def badge_award(*, user: AbstractBaseUser, badge: Badge, batch: ProgressBatch | None = None) -> None:
     """Give ``user`` the badge once (an upsert on the unique user+badge key) and record the achievement."""
 
@@ -242,6 +305,7 @@ def badge_award(*, user: AbstractBaseUser, badge: Badge, batch: ProgressBatch | 
                 {"user_id": user.pk, "badge_id": badge.code},
                 {"$setOnInsert": {"earned_at": target.now}},
                 upsert=True,
+                namespace=namespace(UserBadge._meta.db_table),
             )
         )
         target.achieve(
@@ -329,6 +393,7 @@ def quest_progress_record(
                 insert_only,
                 {"$set": changes, "$setOnInsert": {k: v for k, v in defaults.items() if k not in changes}},
                 upsert=True,
+                namespace=namespace(QuestProgress._meta.db_table),
             )
         )
         return paid
@@ -355,17 +420,19 @@ def _rewards_held(user: AbstractBaseUser, periods: set[tuple[str, datetime.date]
 
 @dataclass(frozen=True)
 class StudyChange:
-    """The facts of one logged (minutes > 0) or deleted (minutes < 0) study session."""
+    """One logged (minutes > 0) or deleted (minutes < 0) study session, as the game needs it."""
 
     session_id: str
     local_date: datetime.date  # in the session's time zone
     time_zone: str  # the zone the session was logged in
     started_at: datetime.datetime  # when the study happened: its points count for that week
     minutes: int
-    days_before: Days
-    days_after: Days
-    distinct_subjects_before: int
-    distinct_subjects_after: int
+    subject_key: str  # how subjects are compared
+    subject: str  # as the session spells it
+
+    @property
+    def logged(self) -> bool:
+        return self.minutes > 0
 
 
 @dataclass(frozen=True)
@@ -376,16 +443,6 @@ class StudyOutcome:
     minutes_unpaid: int = 0  # of a logged session: the minutes over the day's cap
 
 
-def _metrics(days: Days, distinct_subjects: int) -> dict[str, int]:
-    """The badges' metrics over ``days`` (with the paid minutes: see rules.paid_days)."""
-    return {
-        catalog.SESSION_COUNT: sum(sessions for _, sessions in days.values()),
-        catalog.TOTAL_MINUTES: sum(minutes for minutes, _ in days.values()),
-        catalog.LONGEST_STREAK: rules.longest_streak(day for day, (_, sessions) in days.items() if sessions),
-        catalog.DISTINCT_SUBJECTS: distinct_subjects,
-    }
-
-
 def _quests_record(
     user: AbstractBaseUser,
     change: StudyChange,
@@ -394,7 +451,9 @@ def _quests_record(
     paid_after: Days,
     batch: ProgressBatch,
 ) -> None:
-    """Move the quests of the periods holding the session's local date, while they are open."""
+    """Move the quests of the periods holding the session's local date, while they are open.
+
+    ``paid_before`` and ``paid_after`` hold the paid days of the ISO week of that date."""
     moved = []
     for quest in quests:
         start, end = rules.period_bounds(quest.period, today=change.local_date)
@@ -432,65 +491,238 @@ def _quests_record(
         )
 
 
-def _paid_minutes_change(change: StudyChange, cap: int) -> int:
-    """How the change moves the paid minutes of its local day (the daily cap): a log pays the
-    difference, a deletion takes it back, so deleting re-pays the day's other minutes."""
-    before, _ = change.days_before.get(change.local_date, (0, 0))
-    after, _ = change.days_after.get(change.local_date, (0, 0))
-    return rules.paid_minutes(after, cap=cap) - rules.paid_minutes(before, cap=cap)
+def _totals_find(user: AbstractBaseUser, selector: dict) -> totals.Docs:
+    rows = mongo_call(
+        StudyTotal._meta.db_table,
+        "find",
+        {"user_id": user.pk, "key": selector},
+        projection={"_id": 0, "user_id": 0},
+    )
+    return {row.pop("key"): row for row in rows}
 
 
-def study_change_record(
-    *, user: AbstractBaseUser, change: StudyChange, now: datetime.datetime
-) -> StudyOutcome:
-    """React to a logged or deleted study session: points, totals, streaks, quests, badges, achievements.
+def _totals_between(user: AbstractBaseUser, low: str, high: str) -> totals.Docs:
+    """The user's totals with keys from ``low`` to ``high`` (a second read, in rare cases)."""
+    return _totals_find(user, {"$gte": low, "$lte": high})
 
-    Each local day pays for at most STUDY_DAILY_CAP_MINUTES of its study; the minutes over it
-    count for the totals and streaks, not for points, badges or quests. Must run inside the
-    caller's transaction (``run_in_transaction``), which also holds the session write, so the
-    session and its consequences commit together or not at all.
-    """
-    badges, quests = active_catalog()
-    batch = ProgressBatch(user=user, now=now)
-    today = local_today(user, now)
-    logged = change.minutes > 0
-    cap = settings.STUDY_DAILY_CAP_MINUTES
-    paid_minutes = _paid_minutes_change(change, cap)
-    if paid_minutes:
+
+def _badge_metrics(*, sessions: int, summary: Summary, longest_streak: int) -> dict[str, int]:
+    """The badges' metrics (catalog): paid minutes, as badges count them."""
+    return {
+        catalog.SESSION_COUNT: sessions,
+        catalog.TOTAL_MINUTES: summary.paid_minutes,
+        catalog.LONGEST_STREAK: longest_streak,
+        catalog.DISTINCT_SUBJECTS: summary.subjects,
+    }
+
+
+def _day_change(user, change: StudyChange, docs: totals.Docs, batch: ProgressBatch) -> tuple[dict, dict, int]:
+    """The day's totals before and after, and the minutes it pays (or takes back) within the
+    daily cap, paid through the ledger; the month's document is queued."""
+    day, cap = change.local_date, settings.STUDY_DAILY_CAP_MINUTES
+    stored = totals.day_entry(docs, day)
+    entry = totals.day_changed(
+        stored, minutes=change.minutes, subject_key=change.subject_key, subject=change.subject
+    )
+    before, after = stored or {"minutes": 0, "sessions": 0}, entry or {"minutes": 0, "sessions": 0}
+    # A change moves the points by what it moves the day's paid minutes.
+    paid = rules.paid_minutes(after["minutes"], cap=cap) - rules.paid_minutes(before["minutes"], cap=cap)
+    if paid:
         points_award(
             user=user,
-            amount=paid_minutes * rules.POINTS_PER_MINUTE,
-            reason=PointsEntry.Reason.STUDY_SESSION if logged else PointsEntry.Reason.STUDY_SESSION_DELETED,
+            amount=paid * rules.POINTS_PER_MINUTE,
+            reason=PointsEntry.Reason.STUDY_SESSION
+            if change.logged
+            else PointsEntry.Reason.STUDY_SESSION_DELETED,
             reference=change.session_id,
             studied_at=change.started_at,
             batch=batch,
         )
-    paid_before = rules.paid_days(change.days_before, cap=cap)
-    paid_after = rules.paid_days(change.days_after, cap=cap)
-    before = _metrics(paid_before, change.distinct_subjects_before)
-    after = _metrics(paid_after, change.distinct_subjects_after)
-    batch.user_set.update(
-        total_minutes=sum(minutes for minutes, _ in change.days_after.values()),
-        session_count=after[catalog.SESSION_COUNT],
+    month = totals.month_with(docs.get(totals.month_key(day)), day, entry)
+    if month:
+        batch.totals.put(totals.month_key(day), month)
+    else:
+        batch.totals.delete(totals.month_key(day))
+    return before, after, paid
+
+
+def _week_paid(docs: totals.Docs, day: datetime.date, after: dict) -> tuple[Days, Days]:
+    """The paid days of the ISO week of ``day``, before and after the change: what quests count."""
+    cap = settings.STUDY_DAILY_CAP_MINUTES
+    monday = day - datetime.timedelta(days=day.weekday())
+    before = totals.days_between(docs, monday, monday + datetime.timedelta(days=6))
+    changed = {**before, day: (after["minutes"], after["sessions"])}
+    if not after["sessions"]:
+        del changed[day]
+    return rules.paid_days(before, cap=cap), rules.paid_days(changed, cap=cap)
+
+
+def _study_change(user: AbstractBaseUser, change: StudyChange, batch: ProgressBatch) -> StudyOutcome:
+    """Everything a change of study does, queued in ``batch`` (see study_change_record)."""
+    badges, quests = active_catalog()
+    progress = batch.read_progress()
+    keys = totals.keys_for_change(
+        day=change.local_date,
+        subject_key=change.subject_key,
+        logged=change.logged,
+        last_study_date=progress["last_study_date"],
     )
-    streak_recompute(
-        user=user, study_days=[d for d, (_, n) in change.days_after.items() if n], today=today, batch=batch
+    docs = _totals_find(user, {"$in": keys})
+    summary = Summary.of(docs.get(totals.SUMMARY))
+    step = 1 if change.logged else -1
+    metrics_before = _badge_metrics(
+        sessions=progress["session_count"], summary=summary, longest_streak=progress["longest_streak"]
+    )
+    before, after, paid = _day_change(user, change, docs, batch)
+    _subject_change(change, docs, summary, batch)
+    summary.paid_minutes += paid
+    streaks = _streaks_change(user, change, docs, progress, before, after, summary, batch)
+    if summary.empty:
+        batch.totals.delete(totals.SUMMARY)
+    else:
+        batch.totals.put(totals.SUMMARY, summary.document())
+    batch.user_set.update(
+        total_minutes=progress["total_minutes"] + change.minutes,
+        session_count=progress["session_count"] + step,
+        current_streak=streaks.current,
+        longest_streak=streaks.longest,
+        last_study_date=db_date(streaks.last) if streaks.last else None,
+    )
+    metrics_after = _badge_metrics(
+        sessions=progress["session_count"] + step, summary=summary, longest_streak=streaks.longest
     )
     for milestone in rules.STREAK_RECORD_MILESTONES:
-        if before[catalog.LONGEST_STREAK] < milestone <= after[catalog.LONGEST_STREAK]:
+        if progress["longest_streak"] < milestone <= streaks.longest:
             batch.achieve(
                 kind=Achievement.Kind.STREAK_RECORD,
                 title=f"Longest streak reached {milestone} days",
                 reference=f"streak:{milestone}",
             )
-    _quests_record(user, change, quests, paid_before, paid_after, batch)
+    _quests_record(user, change, quests, *_week_paid(docs, change.local_date, after), batch)
     earned = []
-    if logged:  # a badge, once earned, stays; deletions never award one either
+    if change.logged:  # a badge, once earned, stays; deletions never award one either
         for badge in badges:
-            if before[badge.metric] < badge.threshold <= after[badge.metric]:
+            if metrics_before[badge.metric] < badge.threshold <= metrics_after[badge.metric]:
                 badge_award(user=user, badge=badge, batch=batch)
                 earned.append(badge.code)
-    points = batch.points
-    totals = batch.flush()
-    unpaid = change.minutes - paid_minutes if logged else 0
-    return StudyOutcome(points=points, level=totals["level"], badges=earned, minutes_unpaid=unpaid)
+    unpaid = change.minutes - paid if change.logged else 0
+    return StudyOutcome(points=batch.points, level=batch.level(), badges=earned, minutes_unpaid=unpaid)
+
+
+def _subject_change(change: StudyChange, docs: totals.Docs, summary: Summary, batch: ProgressBatch) -> None:
+    """The subject's all-time totals, and how many subjects the user has studied."""
+    key = totals.subject_key_of(change.subject_key)
+    subject = docs.get(key) or {"sessions": 0, "minutes": 0}
+    sessions = subject["sessions"] + (1 if change.logged else -1)
+    if sessions > 0:
+        batch.totals.put(key, {"sessions": sessions, "minutes": subject["minutes"] + change.minutes})
+    else:
+        batch.totals.delete(key)
+    if change.logged and subject["sessions"] <= 0:
+        summary.subjects += 1
+    elif not change.logged and sessions <= 0:
+        summary.subjects = max(summary.subjects - 1, 0)
+
+
+def _streaks_change(
+    user, change: StudyChange, docs, progress: dict, before: dict, after: dict, summary: Summary, batch
+) -> Streaks:
+    """The streaks after the change: only a day that becomes, or stops being, a study day moves a run."""
+    streaks = Streaks(progress["current_streak"], progress["longest_streak"], progress["last_study_date"])
+    if not before["sessions"] and after["sessions"]:
+        return totals.streaks_after_new_day(
+            change.local_date, docs, streaks=streaks, lengths=summary.run_lengths, writes=batch.totals
+        )
+    if before["sessions"] and not after["sessions"]:
+        return totals.streaks_after_day_gone(
+            change.local_date,
+            docs,
+            streaks=streaks,
+            lengths=summary.run_lengths,
+            writes=batch.totals,
+            more=lambda low, high: _totals_between(user, low, high),
+        )
+    return streaks
+
+
+def study_change_record(
+    *, user: AbstractBaseUser, change: StudyChange, now: datetime.datetime, batch: ProgressBatch | None = None
+) -> StudyOutcome:
+    """React to a logged or deleted study session: points, totals, streaks, quests, badges, achievements.
+
+    Each local day pays for at most STUDY_DAILY_CAP_MINUTES of its study; the minutes over it
+    count for the totals and streaks, not for points, badges or quests. The rules read only
+    what they need: the user's progress, the maintained totals of the session's week, subject
+    and neighbouring streak runs (``gamification.totals``), and the rewards the periods hold
+    when a quest crosses its target. Must run inside the caller's transaction
+    (``run_in_transaction``), which also holds the session write: in ``batch``, which the caller
+    flushes after adding it (``ProgressBatch.write_first``), or, without one, flushed here.
+    """
+    return _in_batch(user, batch, lambda target: _study_change(user, change, target), now=now)
+
+
+# Repairs ------------------------------------------------------------------------------------
+
+
+def study_totals_rewrite(*, user_id: ObjectId, sessions_model) -> totals.Expected:
+    """Rebuild one user's maintained totals, week points and progress fields from their study
+    sessions (of ``sessions_model``: this app does not import sessions_app) and their ledger, in
+    one transaction: a change logged meanwhile conflicts with it on the user document and one of
+    the two is retried. Returns what was written."""
+    columns = invariants.session_columns(sessions_model)
+    ledger_user = invariants.user_column(PointsEntry)
+
+    def work() -> totals.Expected:
+        sessions = mongo_call(
+            sessions_model._meta.db_table,
+            "find",
+            {columns["user"]: user_id},
+            projection=dict.fromkeys(columns.values(), 1),
+        )
+        ledger = mongo_call(
+            PointsEntry._meta.db_table,
+            "find",
+            {ledger_user: user_id},
+            projection=dict.fromkeys(invariants.LEDGER_FIELDS, 1),
+        )
+        expected = totals.expected_totals(
+            [invariants.session_facts(row, columns) for row in sessions],
+            [invariants.ledger_facts(row) for row in ledger],
+        )
+        study_totals, weeks = namespace(StudyTotal._meta.db_table), namespace(WeekPoints._meta.db_table)
+        user = dict(
+            expected.user,
+            last_study_date=db_date(expected.user["last_study_date"])
+            if expected.user["last_study_date"]
+            else None,
+        )
+        mongo_bulk_write(
+            [
+                DeleteMany({"user_id": user_id}, namespace=study_totals),
+                *(
+                    InsertOne(
+                        {"_id": ObjectId(), "user_id": user_id, "key": key, **fields}, namespace=study_totals
+                    )
+                    for key, fields in expected.documents.items()
+                ),
+                DeleteMany({"user_id": user_id}, namespace=weeks),
+                *(
+                    InsertOne(
+                        {
+                            "_id": ObjectId(),
+                            "user_id": user_id,
+                            "week_start": db_date(week),
+                            "points": points,
+                        },
+                        namespace=weeks,
+                    )
+                    for week, points in sorted(expected.week_points.items())
+                ),
+                UpdateOne(
+                    {"_id": user_id}, {"$set": user}, namespace=namespace(get_user_model()._meta.db_table)
+                ),
+            ]
+        )
+        return expected
+
+    return run_in_transaction(work)

@@ -19,7 +19,7 @@ from gamification.invariants import ledger_check
 from gamification.models import Achievement, PointsEntry, QuestProgress, UserBadge
 from gamification.services import points_adjust
 from sessions_app.models import StudySession
-from sessions_app.services import study_session_delete, study_session_log, study_streak_refresh
+from sessions_app.services import study_session_delete, study_session_log
 from studymaster.dates import local_today
 
 TIME_ZONES = [
@@ -107,7 +107,6 @@ def seed_demo(*, users: int = 36, seed: int = 7) -> dict:
             points_adjust(
                 user=learner, amount=100, note="Demo: study group prize", staff_username=admin.username
             )
-        study_streak_refresh(user=learner, now=now)
     _check_points_invariant()
     return {
         "users": User.objects.count(),

@@ -1,10 +1,11 @@
 """Study session services: log and delete, each in one transaction with its gamification.
 
-The facts gamification needs (the user's minutes and sessions per local day before and
-after the change, distinct subjects) come from ONE aggregation over the user's sessions,
-inside the transaction, so they are a consistent snapshot. The transaction also writes the
-user document, so two concurrent changes for one user conflict and one is retried: the
-overlap rule and every award hold under concurrency.
+Logging reads only the sessions that could overlap the new one (they start at most
+MAX_DURATION_MINUTES before it ends); the game reads its own maintained totals
+(``gamification.totals``), so no read grows with the user's history. The session, its ledger
+entries and every total are written together, as one operation, in the same transaction,
+which also writes the user document: two concurrent changes for one user conflict and one is
+retried, so the overlap rule and every award hold under concurrency.
 """
 
 from __future__ import annotations
@@ -17,14 +18,21 @@ from dataclasses import dataclass
 from bson import ObjectId
 from bson.errors import InvalidId
 from django.conf import settings
-from django.db import IntegrityError
+from django.db import IntegrityError, connection
 from django.utils import timezone
 
 from accounts.models import User
-from gamification.services import StudyChange, StudyOutcome, streak_recompute, study_change_record
+from gamification.invariants import TotalsCheck, totals_check
+from gamification.services import (
+    ProgressBatch,
+    StudyChange,
+    StudyOutcome,
+    study_change_record,
+    study_totals_rewrite,
+)
 from sessions_app.models import MAX_DURATION_MINUTES, StudySession
-from studymaster.dates import local_date_at, local_today
-from studymaster.db import db_datetime, mongo_call, run_in_transaction
+from studymaster.dates import local_date_at
+from studymaster.db import db_datetime, model_document, mongo_call, run_in_transaction
 from studymaster.errors import DomainError
 
 # Clients' clocks drift; an end this little ahead of ours is not "in the future".
@@ -84,40 +92,49 @@ def parse_session_id(session_id) -> ObjectId:
         raise StudySessionNotFound(session_id) from None
 
 
-def _user_facts(user: User, *, subject_key: str, overlap_with=None, idempotency_key=None) -> dict:
-    """One aggregation: per-day totals, distinct subjects, and (when asked) overlap and replay."""
-    facets = {
-        "days": [
-            {
-                "$group": {
-                    "_id": "$local_date",
-                    "minutes": {"$sum": "$duration_minutes"},
-                    "sessions": {"$sum": 1},
-                }
-            }
-        ],
-        "subjects": [{"$group": {"_id": "$subject_key"}}, {"$count": "n"}],
-        "subject_seen": [{"$match": {"subject_key": subject_key}}, {"$limit": 1}, {"$project": {"_id": 1}}],
-    }
-    if overlap_with is not None:
-        started_at, ended_at = overlap_with
-        facets["overlap"] = [
-            {"$match": {"started_at": {"$lt": ended_at}, "ended_at": {"$gt": started_at}}},
-            {"$limit": 1},
-            {"$project": {"started_at": 1, "ended_at": 1, "subject": 1}},
-        ]
-    if idempotency_key is not None:
-        facets["replay"] = [
-            {"$match": {"idempotency_key": idempotency_key}},
-            {"$limit": 1},
-            {"$project": {"_id": 1, "request_hash": 1}},
-        ]
-    [result] = list(
-        mongo_call(COLLECTION, "aggregate", [{"$match": {"user_id": user.pk}}, {"$facet": facets}])
+def _overlapping(user: User, started_at: datetime.datetime, ended_at: datetime.datetime) -> dict | None:
+    """One of the user's sessions that overlaps [started_at, ended_at), if any. Sessions last at
+    most MAX_DURATION_MINUTES, so only those starting that long before the end can: the read is
+    bounded by time (index user, -started_at), however long the history."""
+    return mongo_call(
+        COLLECTION,
+        "find_one",
+        {
+            "user_id": user.pk,
+            "started_at": {
+                "$gte": started_at - datetime.timedelta(minutes=MAX_DURATION_MINUTES),
+                "$lt": ended_at,
+            },
+            "ended_at": {"$gt": started_at},
+        },
+        projection={"started_at": 1, "ended_at": 1, "subject": 1, "idempotency_key": 1, "request_hash": 1},
     )
-    result["days"] = {row["_id"].date(): (row["minutes"], row["sessions"]) for row in result["days"]}
-    result["subjects"] = result["subjects"][0]["n"] if result["subjects"] else 0
-    return result
+
+
+def _logged_with_key(user: User, idempotency_key: str) -> dict | None:
+    """The user's session logged with this Idempotency-Key (unique index), if any."""
+    return mongo_call(
+        COLLECTION,
+        "find_one",
+        {"user_id": user.pk, "idempotency_key": idempotency_key},
+        projection={"request_hash": 1},
+    )
+
+
+def _replayed(first: dict, asked: str) -> ObjectId:
+    """The session a repeated request gets back; StudySessionKeyReused if it asked for another."""
+    # Sessions logged before requests were hashed have none: they replay as they did.
+    if first.get("request_hash") and first["request_hash"] != asked:
+        raise StudySessionKeyReused()
+    return first["_id"]
+
+
+def _is_key_taken(exc: IntegrityError) -> bool:
+    """Whether a write failed on the unique (user, Idempotency-Key) index of study sessions."""
+    return any(
+        "idempotency_key" in str(error.get("keyPattern") or error.get("errmsg"))
+        for error in getattr(exc.__cause__, "write_errors", None) or []
+    )
 
 
 def request_hash(
@@ -217,54 +234,67 @@ def study_session_log(
     )
 
     def work() -> tuple[ObjectId, StudyOutcome | None]:
-        facts = _user_facts(
-            user,
-            subject_key=subject_key,
-            overlap_with=(session.started_at, session.ended_at),
-            idempotency_key=idempotency_key,
-        )
-        if facts.get("replay"):
-            [first] = facts["replay"]
-            # Sessions logged before requests were hashed have none: they replay as they did.
-            if first.get("request_hash") and first["request_hash"] != asked:
-                raise StudySessionKeyReused()
-            return first["_id"], None
-        if facts["overlap"]:
-            other = facts["overlap"][0]
+        other = _overlapping(user, session.started_at, session.ended_at)
+        if other is not None:
+            # A repeated request overlaps its first session, or another one: it is a replay all the same.
+            same_key = idempotency_key is not None and other.get("idempotency_key") == idempotency_key
+            first = (
+                other if same_key else _logged_with_key(user, idempotency_key) if idempotency_key else None
+            )
+            if first is not None:
+                return _replayed(first, asked), None
             raise StudySessionRefused(
                 "started_at",
                 f"This study session overlaps another one ({other['subject']}, "
                 f"{other['started_at']:%Y-%m-%d %H:%M}-{other['ended_at']:%H:%M} UTC).",
             )
-        days_after = dict(facts["days"])
-        minutes, sessions = days_after.get(session.local_date, (0, 0))
-        days_after[session.local_date] = (minutes + duration_minutes, sessions + 1)
-        change = StudyChange(
-            session_id=str(session.pk),
-            local_date=session.local_date,
-            time_zone=session.time_zone,
-            started_at=session.started_at,
-            minutes=duration_minutes,
-            days_before=facts["days"],
-            days_after=days_after,
-            distinct_subjects_before=facts["subjects"],
-            distinct_subjects_after=facts["subjects"] + (0 if facts["subject_seen"] else 1),
-        )
-        outcome = study_change_record(user=user, change=change, now=now)
+        batch = ProgressBatch(user=user, now=now)
+        outcome = study_change_record(user=user, change=_logged_change(session), now=now, batch=batch)
         session.points_awarded, session.minutes_unpaid = outcome.points, outcome.minutes_unpaid
-        session.save(force_insert=True)
+        batch.write_first(COLLECTION, model_document(session))
+        batch.flush()
         return session.pk, outcome
 
     try:
         saved_id, outcome = run_in_transaction(work)
-    except IntegrityError:
-        if idempotency_key is None:
+    except IntegrityError as exc:
+        # The key is taken: by a concurrent request that committed first, or by an earlier one
+        # whose session this one does not overlap ("just ended" is later the second time).
+        first = _logged_with_key(user, idempotency_key) if idempotency_key and _is_key_taken(exc) else None
+        if first is None:
             raise
-        # A concurrent request with the same key committed first: replay its result.
-        saved_id, outcome = run_in_transaction(work)
+        saved_id, outcome = _replayed(first, asked), None
     if outcome is None:
         return StudySessionLogged(session=StudySession.objects.get(pk=saved_id), replayed=True)
     return StudySessionLogged(session=session, replayed=False, outcome=outcome)
+
+
+def _logged_change(session: StudySession) -> StudyChange:
+    """The facts of logging ``session``, for the game."""
+    return StudyChange(
+        session_id=str(session.pk),
+        local_date=session.local_date,
+        time_zone=session.time_zone,
+        started_at=session.started_at,
+        minutes=session.duration_minutes,
+        subject_key=session.subject_key,
+        subject=session.subject,
+    )
+
+
+def _deleted_change(deleted: dict, user: User) -> StudyChange:
+    """The facts of deleting the session stored as ``deleted``, for the game."""
+    return StudyChange(
+        session_id=str(deleted["_id"]),
+        local_date=deleted["local_date"].date(),
+        # Every session has one since sessions_app.0003; a document copied in from an older
+        # database without migrating it would not, and its user's zone is the best guess.
+        time_zone=deleted.get("time_zone") or user.time_zone,
+        started_at=deleted["started_at"].replace(tzinfo=datetime.UTC),  # PyMongo's are naive UTC
+        minutes=-deleted["duration_minutes"],
+        subject_key=deleted["subject_key"],
+        subject=deleted["subject"],
+    )
 
 
 def study_session_delete(*, user: User, session_id, now: datetime.datetime | None = None) -> StudyOutcome:
@@ -279,43 +309,34 @@ def study_session_delete(*, user: User, session_id, now: datetime.datetime | Non
     oid = parse_session_id(session_id)
 
     def work() -> StudyOutcome:
-        deleted = mongo_call(COLLECTION, "find_one_and_delete", {"_id": oid, "user_id": user.pk})
+        deleted = mongo_call(
+            COLLECTION,
+            "find_one_and_delete",
+            {"_id": oid, "user_id": user.pk},
+            projection=[
+                "local_date",
+                "time_zone",
+                "started_at",
+                "duration_minutes",
+                "subject_key",
+                "subject",
+            ],
+        )
         if deleted is None:
             raise StudySessionNotFound(session_id)
-        local_date = deleted["local_date"].date()
-        facts = _user_facts(user, subject_key=deleted["subject_key"])
-        days_before = dict(facts["days"])
-        minutes, sessions = days_before.get(local_date, (0, 0))
-        days_before[local_date] = (minutes + deleted["duration_minutes"], sessions + 1)
-        change = StudyChange(
-            session_id=str(oid),
-            local_date=local_date,
-            # Every session has one since sessions_app.0003; a document copied in from an older
-            # database without migrating it would not, and its user's zone is the best guess.
-            time_zone=deleted.get("time_zone") or user.time_zone,
-            started_at=deleted["started_at"].replace(tzinfo=datetime.UTC),  # PyMongo's are naive UTC
-            minutes=-deleted["duration_minutes"],
-            days_before=days_before,
-            days_after=facts["days"],
-            distinct_subjects_before=facts["subjects"] + (0 if facts["subject_seen"] else 1),
-            distinct_subjects_after=facts["subjects"],
-        )
-        return study_change_record(user=user, change=change, now=now)
+        return study_change_record(user=user, change=_deleted_change(deleted, user), now=now)
 
     return run_in_transaction(work)
 
 
-def study_streak_refresh(*, user: User, now: datetime.datetime | None = None) -> tuple[int, int]:
-    """Recompute the user's stored streaks and last study date from their sessions, as of ``now``.
+def study_totals_recompute(*, fix: bool = False, progress=None) -> TotalsCheck:
+    """Check every user's maintained totals against their study sessions and ledger
+    (``manage.py recompute_totals``); with ``fix``, rebuild those of each user that differs,
+    each in a transaction of its own. ``progress(users)`` hears how far the check is."""
 
-    Maintenance only (``manage.py refresh_streaks``): what is shown derives the current
-    streak as of now from the stored one and ``last_study_date``
-    (``gamification.selectors.current_streak_get``), so nothing has to run daily.
-    """
-    today = local_today(user, now)
+    def repair(user_id) -> None:
+        study_totals_rewrite(user_id=user_id, sessions_model=StudySession)
 
-    def work() -> tuple[int, int]:
-        days = _user_facts(user, subject_key="")["days"]
-        return streak_recompute(user=user, study_days=list(days), today=today)
-
-    return run_in_transaction(work)
+    return totals_check(
+        connection.database, sessions_model=StudySession, repair=repair if fix else None, progress=progress
+    )

@@ -14,15 +14,16 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import pymongo
-from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, IntegrityError, connections
 from pymongo import UpdateMany
-from pymongo.errors import PyMongoError
+from pymongo.errors import ClientBulkWriteException, PyMongoError, WriteConcernError
 
 T = TypeVar("T")
 # with_transaction alone retries a transient failure for up to 120 s: past gunicorn's 30 s
 # timeout, the worker would be killed mid-request. Bounded, the caller gets a timeout (503).
 TRANSACTION_TIME_LIMIT_SECONDS = 20
 USERS_PER_BATCH = 1000
+DUPLICATE_KEY = 11000
 
 
 def log_operation(description: str, *, started: float | None = None) -> None:
@@ -51,6 +52,54 @@ def mongo_call(collection: str, method: str, *args, **kwargs):
         return getattr(connection.database[collection], method)(*args, session=connection.session, **kwargs)
     finally:
         log_operation(f"db.{collection}.{method}(...)", started=started)
+
+
+def namespace(collection: str) -> str:
+    """``<database>.<collection>``: how a write of :func:`mongo_bulk_write` names its collection."""
+    return f"{connections[DEFAULT_DB_ALIAS].database.name}.{collection}"
+
+
+def mongo_bulk_write(operations: list):
+    """Send writes to several collections as ONE operation, in order, inside the current
+    transaction if there is one: MongoDB 8.0's ``bulkWrite`` command (Atlas M0 runs 8.0).
+
+    Each operation is a PyMongo ``InsertOne``/``UpdateOne``/``ReplaceOne``/``DeleteOne`` with
+    ``namespace=namespace(collection)``. Raises Django's ``IntegrityError`` for a duplicate key,
+    as the ORM does (its ``__cause__`` is PyMongo's ``ClientBulkWriteException``, whose
+    ``write_errors`` name the index), ``WriteConcernError`` for a write concern error, and
+    ``ClientBulkWriteException`` for another write error;
+    being ordered, nothing after the failing write is attempted. A failure
+    of the whole command (a write conflict in a transaction, a lost connection) is raised as
+    itself: PyMongo wraps it in the exception's ``error``, where its labels are not seen, and a
+    ``TransientTransactionError`` must reach ``with_transaction`` to be retried.
+    """
+    connection = connections[DEFAULT_DB_ALIAS]
+    connection.ensure_connection()
+    started = time.monotonic()
+    try:
+        return connection.connection.bulk_write(operations, session=connection.session, ordered=True)
+    except ClientBulkWriteException as exc:
+        if isinstance(exc.error, PyMongoError):
+            raise exc.error from exc
+        if exc.write_errors and all(error.get("code") == DUPLICATE_KEY for error in exc.write_errors):
+            raise IntegrityError(exc.write_errors[0].get("errmsg", "duplicate key")) from exc
+        if not exc.write_errors and exc.write_concern_errors:
+            # As a single write reports it, so that it is classified by its code (64: a timeout...).
+            first = exc.write_concern_errors[0]
+            raise WriteConcernError(first.get("errmsg", ""), first.get("code"), first) from exc
+        raise
+    finally:
+        log_operation(f"client.bulk_write({len(operations)} writes)", started=started)
+
+
+def model_document(instance) -> dict:
+    """The document the ORM would insert for a model ``instance``: every concrete field, in the
+    model's order, as the backend prepares it (dates as midnight datetimes...), by column."""
+    connection = connections[DEFAULT_DB_ALIAS]
+    return {
+        field.column: field.get_db_prep_save(field.pre_save(instance, True), connection=connection)
+        for field in instance._meta.concrete_fields
+    }
 
 
 def users_field_copy(database, *, users: str, collection: str, field: str, default) -> None:

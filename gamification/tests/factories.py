@@ -2,11 +2,12 @@
 
 The game learns of study sessions only through its contract, ``study_change_record`` with a
 ``StudyChange``: :func:`record_study` tells it of one the way ``sessions_app`` does, so these
-tests need no study session at all.
+tests need no study session at all. The game keeps its own totals of what it was told.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import itertools
 import zoneinfo
@@ -25,9 +26,6 @@ from studymaster.dates import local_date_at
 from studymaster.db import run_in_transaction
 
 _numbers = itertools.count(1)
-# What sessions_app's aggregation would report for each user: local date -> (minutes, sessions),
-# and the subjects studied. Keyed by the user's ObjectId, new in every test.
-_history: dict = {}
 
 
 def make_user(*, username: str | None = None, time_zone: str = "UTC", **fields) -> User:
@@ -62,30 +60,30 @@ def assert_points_invariant(user: User) -> None:
 
 def study_change(
     *,
-    session_id: str,
     local_date: datetime.date,
     minutes: int,
-    days_before: dict,
-    subjects_before=0,
-    new_subject=True,
-    time_zone="UTC",
+    subject: str = "Mathematics",
+    time_zone: str = "UTC",
     started_at: datetime.datetime | None = None,
+    session_id: str | None = None,
 ) -> StudyChange:
     """The facts of logging one study session of ``minutes`` on ``local_date`` (in ``time_zone``;
-    started at ``started_at``, by default at noon that day) after ``days_before``."""
-    spent, sessions = days_before.get(local_date, (0, 0))
+    started at ``started_at``, by default at noon that day)."""
     noon = datetime.datetime.combine(local_date, datetime.time(12), tzinfo=zoneinfo.ZoneInfo(time_zone))
     return StudyChange(
-        session_id=session_id,
+        session_id=session_id or str(ObjectId()),
         local_date=local_date,
         time_zone=time_zone,
         started_at=started_at or noon,
         minutes=minutes,
-        days_before=dict(days_before),
-        days_after={**days_before, local_date: (spent + minutes, sessions + 1)},
-        distinct_subjects_before=subjects_before,
-        distinct_subjects_after=subjects_before + (1 if new_subject else 0),
+        subject_key=" ".join(subject.split()).casefold(),
+        subject=subject,
     )
+
+
+def deletion_of(logged: StudyChange) -> StudyChange:
+    """The facts of deleting the session that ``logged`` logged."""
+    return dataclasses.replace(logged, minutes=-logged.minutes)
 
 
 def record_study(
@@ -99,17 +97,11 @@ def record_study(
     """Tell the game that ``user`` studied ``minutes``, started ``ago`` (default: ``minutes``) before ``now``."""
     now = now or timezone.now()
     started_at = now - (ago if ago is not None else datetime.timedelta(minutes=minutes))
-    days, subjects = _history.get(user.pk, ({}, set()))
     change = study_change(
-        session_id=str(ObjectId()),
         local_date=local_date_at(user, started_at),
         minutes=minutes,
-        days_before=days,
-        subjects_before=len(subjects),
-        new_subject=subject.casefold() not in subjects,
+        subject=subject,
         time_zone=user.time_zone,
         started_at=started_at,
     )
-    outcome = run_in_transaction(lambda: study_change_record(user=user, change=change, now=now))
-    _history[user.pk] = (change.days_after, subjects | {subject.casefold()})
-    return outcome
+    return run_in_transaction(lambda: study_change_record(user=user, change=change, now=now))

@@ -9,7 +9,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from gamification.models import PointsEntry
-from gamification.services import points_adjust
+from gamification.services import points_award
 from gamification.tests.factories import api_client_for, make_user, record_study
 
 pytestmark = pytest.mark.django_db
@@ -78,10 +78,9 @@ def test_weekly_leaderboard_counts_only_this_iso_weeks_ledger():
     record_study(ada, minutes=10, ago=datetime.timedelta(minutes=20))
     record_study(bob, minutes=5, ago=datetime.timedelta(minutes=20))
     old = PointsEntry.objects.filter(user=bob).first()
-    points_adjust(user=bob, amount=500, note="migration credit", staff_username="admin")
     # An entry for before this week's Monday 00:00 UTC does not count for the week.
     last_week = timezone.now() - datetime.timedelta(days=8)
-    PointsEntry.objects.filter(user=bob, reason="admin_adjustment").update(studied_at=last_week)
+    points_award(user=bob, amount=500, reason="admin_adjustment", reference="credit", studied_at=last_week)
     week = api_client_for(ada).get("/api/leaderboard/?period=week").json()["results"]
     assert [row["username"] for row in week] == ["ada", "bob"]
     assert week[1]["points"] == old.amount + sum(

@@ -5,14 +5,19 @@ from __future__ import annotations
 import datetime
 
 import pytest
-from bson import ObjectId
 from django.db import IntegrityError
 from django.utils import timezone
 
 from gamification import services
 from gamification.models import Achievement, Badge, PointsEntry, Quest, QuestProgress, UserBadge
 from gamification.services import GamificationError, StudyChange, points_adjust, study_change_record
-from gamification.tests.factories import assert_points_invariant, ledger_sum, make_user, study_change
+from gamification.tests.factories import (
+    assert_points_invariant,
+    deletion_of,
+    ledger_sum,
+    make_user,
+    study_change,
+)
 from studymaster.dates import local_today
 from studymaster.db import run_in_transaction
 
@@ -37,7 +42,7 @@ def _achievements(user) -> set[str]:
 def test_a_logged_session_pays_points_totals_streaks_quests_badges_and_achievements():
     user = make_user()
     today = local_today(user)
-    change = study_change(session_id=str(ObjectId()), local_date=today, minutes=45, days_before={})
+    change = study_change(local_date=today, minutes=45)
 
     outcome = _record(user, change)
 
@@ -63,21 +68,10 @@ def test_a_logged_session_pays_points_totals_streaks_quests_badges_and_achieveme
 def test_a_deletion_takes_back_its_points_and_open_rewards_but_not_badges():
     user = make_user()
     today = local_today(user)
-    logged = study_change(session_id=str(ObjectId()), local_date=today, minutes=45, days_before={})
+    logged = study_change(local_date=today, minutes=45)
     _record(user, logged)
-    deleted = StudyChange(
-        session_id=logged.session_id,
-        local_date=today,
-        time_zone="UTC",
-        started_at=logged.started_at,
-        minutes=-45,
-        days_before=logged.days_after,
-        days_after={},
-        distinct_subjects_before=1,
-        distinct_subjects_after=0,
-    )
 
-    outcome = _record(user, deleted)
+    outcome = _record(user, deletion_of(logged))
 
     assert (outcome.points, outcome.badges) == (-65, [])
     user.refresh_from_db()
@@ -97,9 +91,7 @@ def test_a_deletion_takes_back_its_points_and_open_rewards_but_not_badges():
 
 def test_the_same_change_twice_never_pays_twice():
     user = make_user()
-    change = study_change(
-        session_id=str(ObjectId()), local_date=local_today(user), minutes=20, days_before={}
-    )
+    change = study_change(local_date=local_today(user), minutes=20)
     _record(user, change)
     with pytest.raises(IntegrityError):
         _record(user, change)
@@ -110,7 +102,7 @@ def test_the_same_change_twice_never_pays_twice():
 def test_quests_count_only_periods_that_are_still_open():
     user = make_user()
     last_week = local_today(user) - datetime.timedelta(days=8)
-    change = study_change(session_id=str(ObjectId()), local_date=last_week, minutes=60, days_before={})
+    change = study_change(local_date=last_week, minutes=60)
 
     outcome = _record(user, change)
 
@@ -122,12 +114,10 @@ def test_quests_count_only_periods_that_are_still_open():
 def test_a_third_day_in_a_row_records_the_streak_and_its_badge():
     user = make_user()
     today = local_today(user)
-    before = {today - datetime.timedelta(days=2): (20, 1), today - datetime.timedelta(days=1): (20, 1)}
-    change = study_change(
-        session_id=str(ObjectId()), local_date=today, minutes=20, days_before=before, subjects_before=1
-    )
+    for days_ago in (2, 1):
+        _record(user, study_change(local_date=today - datetime.timedelta(days=days_ago), minutes=20))
 
-    outcome = _record(user, change)
+    outcome = _record(user, study_change(local_date=today, minutes=20))
 
     assert "streak_3" in outcome.badges
     assert "streak:3" in _achievements(user)
@@ -137,25 +127,22 @@ def test_a_third_day_in_a_row_records_the_streak_and_its_badge():
 
 def test_a_fifth_subject_earns_the_variety_badge():
     user = make_user()
-    change = study_change(
-        session_id=str(ObjectId()),
-        local_date=local_today(user),
-        minutes=10,
-        days_before={},
-        subjects_before=4,
-    )
-    assert "variety_5" in _record(user, change).badges
+    today = local_today(user)
+    for subject in ("Mathematics", "Physics", "History", "mathematics ", "Spanish"):
+        assert (
+            "variety_5"
+            not in _record(user, study_change(local_date=today, minutes=10, subject=subject)).badges
+        )
+    assert "variety_5" in _record(user, study_change(local_date=today, minutes=10, subject="Music")).badges
 
 
 def test_a_day_pays_for_at_most_the_daily_cap_of_its_minutes(settings):
     settings.STUDY_DAILY_CAP_MINUTES = 100
     user = make_user()
     today = local_today(user)
-    first = study_change(session_id=str(ObjectId()), local_date=today, minutes=80, days_before={})
+    first = study_change(local_date=today, minutes=80)
     assert _record(user, first).minutes_unpaid == 0
-    second = study_change(
-        session_id=str(ObjectId()), local_date=today, minutes=50, days_before=first.days_after
-    )
+    second = study_change(local_date=today, minutes=50)
 
     outcome = _record(user, second)
 
@@ -174,9 +161,8 @@ def test_a_session_wholly_over_the_cap_pays_nothing_and_writes_no_ledger_entry(s
     settings.STUDY_DAILY_CAP_MINUTES = 60
     user = make_user()
     today = local_today(user)
-    full = study_change(session_id=str(ObjectId()), local_date=today, minutes=60, days_before={})
-    _record(user, full)
-    over = study_change(session_id=str(ObjectId()), local_date=today, minutes=45, days_before=full.days_after)
+    _record(user, study_change(local_date=today, minutes=60))
+    over = study_change(local_date=today, minutes=45)
     outcome = _record(user, over)
     assert (outcome.points, outcome.minutes_unpaid) == (10, 45)  # "2 sessions today" only
     assert not PointsEntry.objects.filter(user=user, reference=over.session_id).exists()
@@ -190,25 +176,11 @@ def test_deleting_a_session_re_pays_the_days_other_minutes_up_to_the_cap(setting
     settings.STUDY_DAILY_CAP_MINUTES = 100
     user = make_user()
     today = local_today(user)
-    first = study_change(session_id=str(ObjectId()), local_date=today, minutes=100, days_before={})
+    first = study_change(local_date=today, minutes=100)
     _record(user, first)
-    second = study_change(
-        session_id=str(ObjectId()), local_date=today, minutes=70, days_before=first.days_after
-    )
-    _record(user, second)  # 0 minutes paid
-    deleted = StudyChange(
-        session_id=first.session_id,
-        local_date=today,
-        time_zone="UTC",
-        started_at=first.started_at,
-        minutes=-100,
-        days_before=second.days_after,
-        days_after={today: (70, 1)},
-        distinct_subjects_before=1,
-        distinct_subjects_after=1,
-    )
+    _record(user, study_change(local_date=today, minutes=70))  # 0 minutes paid
 
-    outcome = _record(user, deleted)
+    outcome = _record(user, deletion_of(first))
 
     # 170 minutes paid 100; the 70 that remain are all paid, so 30 go back, and "2 sessions
     # today" is no longer done (10).
@@ -222,28 +194,9 @@ def test_deleting_a_session_re_pays_the_days_other_minutes_up_to_the_cap(setting
 def test_quests_count_only_the_paid_minutes(settings):
     settings.STUDY_DAILY_CAP_MINUTES = 20
     user = make_user()
-    change = study_change(
-        session_id=str(ObjectId()), local_date=local_today(user), minutes=45, days_before={}
-    )
-    outcome = _record(user, change)
+    outcome = _record(user, study_change(local_date=local_today(user), minutes=45))
     assert (outcome.points, outcome.minutes_unpaid) == (20, 25)  # no "30 minutes today" reward
     assert _quest(user, "daily_30_minutes").progress == 20
-
-
-def _deletion(logged: StudyChange, *, days_before: dict, days_after: dict) -> StudyChange:
-    """The facts of deleting the session of ``logged`` when the user's days go from ``days_before``
-    to ``days_after``."""
-    return StudyChange(
-        session_id=logged.session_id,
-        local_date=logged.local_date,
-        time_zone=logged.time_zone,
-        started_at=logged.started_at,
-        minutes=-logged.minutes,
-        days_before=days_before,
-        days_after=days_after,
-        distinct_subjects_before=1,
-        distinct_subjects_after=1,
-    )
 
 
 # Wednesday 25 Nov, 15:00 UTC: already Thursday 05:00 at UTC+14, still Wednesday 03:00 at UTC-12.
@@ -252,15 +205,9 @@ WEDNESDAY_AFTERNOON_UTC = datetime.datetime(2026, 11, 25, 15, 0, tzinfo=datetime
 PLUS_14, MINUS_12 = "Pacific/Kiritimati", "Etc/GMT+12"
 
 
-def _wednesday(minutes: int, time_zone: str, days_before=None) -> StudyChange:
+def _wednesday(minutes: int, time_zone: str) -> StudyChange:
     """Logging ``minutes`` on (local) Wednesday in ``time_zone``."""
-    return study_change(
-        session_id=str(ObjectId()),
-        local_date=WEDNESDAY,
-        minutes=minutes,
-        days_before=days_before or {},
-        time_zone=time_zone,
-    )
+    return study_change(local_date=WEDNESDAY, minutes=minutes, time_zone=time_zone)
 
 
 def test_whether_a_reward_goes_back_is_decided_in_the_zone_it_was_earned_in():
@@ -270,14 +217,13 @@ def test_whether_a_reward_goes_back_is_decided_in_the_zone_it_was_earned_in():
     early = _wednesday(20, PLUS_14)
     _record(user, early, now=now - datetime.timedelta(hours=6))
     # ...and 20 more on Wednesday at UTC-12, which complete the daily quests there.
-    late = _wednesday(20, MINUS_12, days_before=early.days_after)
+    late = _wednesday(20, MINUS_12)
     assert _record(user, late, now=now).points == 20 + 20 + 10
     daily = _quest(user, "daily_30_minutes")
     assert (daily.reward_points, daily.time_zone) == (20, MINUS_12)
 
     # Deleting the first: its own zone's Wednesday is over, but the rewards' (UTC-12) is not.
-    deleted = _deletion(early, days_before=late.days_after, days_after={WEDNESDAY: (20, 1)})
-    assert _record(user, deleted, now=now).points == -20 - 20 - 10
+    assert _record(user, deletion_of(early), now=now).points == -20 - 20 - 10
 
     revoked = PointsEntry.objects.filter(user=user, reason="quest_reward_revoked")
     assert sorted(revoked.values_list("amount", flat=True)) == [-20, -10]
@@ -290,8 +236,7 @@ def test_a_reward_earned_in_a_zone_where_the_period_has_closed_stays():
     logged = _wednesday(30, PLUS_14)
     assert _record(user, logged, now=now - datetime.timedelta(hours=6)).points == 30 + 20
     # Deleted once Wednesday has ended at UTC+14, although it is still Wednesday in the user's zone.
-    deleted = _deletion(logged, days_before=logged.days_after, days_after={})
-    assert _record(user, deleted, now=now).points == -30
+    assert _record(user, deletion_of(logged), now=now).points == -30
     assert not PointsEntry.objects.filter(user=user, reason="quest_reward_revoked").exists()
     assert_points_invariant(user)
 
@@ -303,7 +248,7 @@ def test_a_period_reached_again_while_it_holds_its_reward_pays_nothing_more():
     user = make_user(time_zone=MINUS_12)
     logged = _wednesday(30, PLUS_14)
     _record(user, logged, now=now - datetime.timedelta(hours=6))
-    _record(user, _deletion(logged, days_before=logged.days_after, days_after={}), now=now)
+    _record(user, deletion_of(logged), now=now)
     assert _record(user, _wednesday(30, MINUS_12), now=now).points == 30
     assert PointsEntry.objects.filter(user=user, reason="quest_reward").count() == 1
     assert_points_invariant(user)
@@ -386,15 +331,6 @@ def test_a_quest_pays_on_completion_and_takes_back_what_it_paid():
     progress.refresh_from_db()
     assert (progress.progress, progress.completed, progress.reward_points) == (10, False, 0)
     assert_points_invariant(user)
-
-
-def test_streak_recompute_stores_the_streaks_of_a_set_of_days():
-    user = make_user()
-    today = local_today(user)
-    days = {today - datetime.timedelta(days=n) for n in (0, 1, 5, 6, 7)}
-    assert services.streak_recompute(user=user, study_days=days, today=today) == (2, 3)
-    user.refresh_from_db()
-    assert (user.current_streak, user.longest_streak, user.last_study_date) == (2, 3, today)
 
 
 def test_catalog_ensure_restores_missing_codes_and_keeps_edits():

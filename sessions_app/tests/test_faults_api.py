@@ -1,8 +1,10 @@
 """The study session, profile and leaderboard endpoints under injected faults.
 
 Through the real endpoints with a JWT: POST /api/sessions/ (one multi-document transaction:
-facts ``aggregate``, ledger ``insert``, user ``findAndModify``/``update``, session ``insert``,
-``commitTransaction``), DELETE /api/sessions/{id}/, GET /api/me/ and GET /api/leaderboard/.
+``find`` of the overlapping sessions, of the user's progress and of the maintained totals, one
+``bulkWrite`` of the session, ledger, user and totals, ``commitTransaction``), DELETE
+/api/sessions/{id}/ (``findAndModify`` of the session, then the same), GET /api/me/ and GET
+/api/leaderboard/.
 In every case the endpoint either succeeds (the driver or ``with_transaction`` retried) or
 answers with the classified JSON error, and nothing is half written: the user's points equal
 the ledger, the totals match the sessions, and an Idempotency-Key retry logs exactly one
@@ -23,7 +25,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from gamification.models import Achievement, PointsEntry, QuestProgress, UserBadge
+from gamification.models import Achievement, PointsEntry, QuestProgress, StudyTotal, UserBadge, WeekPoints
 from gamification.services import catalog_cache_clear
 from gamification.tests.factories import assert_points_invariant, ledger_sum
 from sessions_app.models import StudySession
@@ -47,9 +49,10 @@ WRITE_CONCERN_ERRORS = {
     "wtimeout64": {"code": 64, "errmsg": "waiting for replication timed out", "errInfo": {"wtimeout": True}},
     "shutdown91": {"code": 91, "errmsg": "Replication is being shut down"},
 }
-# Every command logging a study session sends, in order (the first aggregate is the JWT's user read).
-LOG_COMMANDS = ["aggregate", "insert", "findAndModify", "update", "commitTransaction"]
-WRITE_COMMANDS = ["insert", "findAndModify", "update", "commitTransaction"]
+# Every command logging a study session sends, in order: the JWT's user read (aggregate), the
+# throttle's counter (findAndModify), the reads in the transaction (find), its one write, the commit.
+LOG_COMMANDS = ["aggregate", "findAndModify", "find", "bulkWrite", "commitTransaction"]
+WRITE_COMMANDS = ["findAndModify", "bulkWrite", "commitTransaction"]
 UNAVAILABLE = {
     "code": "database_unavailable",
     "message": "The database is temporarily unavailable. Try again shortly.",
@@ -109,7 +112,7 @@ def test_log_rides_out_one_transient_failure_of_each_command(failpoints, fault, 
     _assert_whole(user, sessions=1)
 
 
-@pytest.mark.parametrize("command", ["insert", "commitTransaction"])
+@pytest.mark.parametrize("command", ["find", "bulkWrite", "commitTransaction"])
 def test_log_rides_out_a_failure_repeated_inside_the_transaction(failpoints, command):
     """with_transaction reruns the whole transaction (or the commit): still exactly one session."""
     user = make_user()
@@ -174,7 +177,7 @@ def test_a_transaction_failing_for_longer_than_its_time_limit_answers_503_in_tim
     monkeypatch.setattr(studymaster_db, "TRANSACTION_TIME_LIMIT_SECONDS", 2)
     user = make_user()
     client = api_client_for(user)
-    failpoints.fail("insert", times=1000, error_code=91)
+    failpoints.fail("bulkWrite", times=1000, error_code=91)
     started = time.monotonic()
     response = _post(client, key="outage")
     assert time.monotonic() - started < 5
@@ -199,7 +202,8 @@ def _logged_user():
     [
         ("findAndModify", "closeConnection"),
         ("aggregate", "code11600"),
-        ("insert", "code189"),
+        ("find", "code91"),
+        ("bulkWrite", "code189"),
         ("commitTransaction", "closeConnection"),
     ],
 )
@@ -320,7 +324,7 @@ def test_a_batch_of_logs_with_a_crash_between_two_requests_logs_each_once(killab
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("command", ["insert", "commitTransaction"])
+@pytest.mark.parametrize("command", ["bulkWrite", "commitTransaction"])
 def test_a_log_in_flight_when_the_server_crashes_is_logged_once_after_the_keyed_retry(
     killable_app_db, command
 ):
@@ -385,7 +389,7 @@ def test_profile_update_failing_past_its_retries_answers_503(failpoints):
 
 def _owned(user) -> dict[str, int]:
     """How many documents of each per-user collection belong to ``user``."""
-    models = (StudySession, PointsEntry, UserBadge, QuestProgress, Achievement)
+    models = (StudySession, PointsEntry, UserBadge, QuestProgress, Achievement, StudyTotal, WeekPoints)
     return {model.__name__: model.objects.filter(user_id=user.pk).count() for model in models}
 
 

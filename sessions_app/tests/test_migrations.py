@@ -77,3 +77,26 @@ def test_existing_points_entries_count_for_when_their_study_happened():
         name: database["gamification_pointsentry"].find_one({"_id": ids[name]})["studied_at"] for name in ids
     }
     assert studied == {"minutes": started, "reward": started, "gone": written, "adjustment": written}
+
+
+def test_the_totals_of_existing_history_are_filled_in():
+    from gamification.invariants import totals_check
+    from gamification.models import StudyTotal, WeekPoints
+    from sessions_app.models import StudySession
+    from sessions_app.tests.factories import log_session
+
+    users = [make_user(), make_user(time_zone="Asia/Tokyo")]
+    for user in users:
+        for days_ago in (6, 5, 3):
+            log_session(user, minutes=40, ago=datetime.timedelta(days=days_ago))
+    # As the code before the totals left them: no totals, and a streak stored as 0 once it ended.
+    StudyTotal.objects.all().delete()
+    WeekPoints.objects.all().delete()
+    type(users[0]).objects.filter(pk=users[0].pk).update(current_streak=0)
+    assert len(totals_check(connection.database, sessions_model=StudySession).off) == 2
+
+    _run("sessions_app.migrations.0006_fill_study_totals", "fill_study_totals")
+
+    assert totals_check(connection.database, sessions_model=StudySession).off == []
+    users[0].refresh_from_db()
+    assert (users[0].current_streak, users[0].longest_streak, users[0].session_count) == (1, 2, 3)

@@ -8,7 +8,7 @@ import zoneinfo
 import pytest
 
 from gamification.models import Achievement, PointsEntry, QuestProgress, UserBadge
-from gamification.selectors import quest_list_for_user
+from gamification.selectors import current_streak_get, quest_list_for_user
 from gamification.tests.factories import api_client_for, assert_points_invariant
 from sessions_app.services import StudySessionRefused, study_session_delete, study_session_log
 from sessions_app.tests.factories import make_user
@@ -112,7 +112,8 @@ def test_back_dating_is_capped_at_7_days_after_the_end_and_the_future_is_refused
     with pytest.raises(StudySessionRefused, match="must have ended by now"):
         log(user, now - datetime.timedelta(minutes=28), now=now)
     log(user, now - week - datetime.timedelta(minutes=30), now=now)  # ended exactly 7 days ago
-    assert streaks(user) == (0, 1)
+    assert streaks(user) == (1, 1)  # stored: the latest run, a day long
+    assert current_streak_get(user=user, now=now) == 0  # shown: it ended a week ago
 
 
 # Quests -----------------------------------------------------------------------------------
