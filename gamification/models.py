@@ -203,12 +203,18 @@ class StudyTotal(models.Model):
     and its unique index, and a user's deletion cascade to them.
     """
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="study_totals")
+    # Indexed by (user, key) below, which serves every read: by key, a range of keys, by user.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="study_totals", db_index=False
+    )
     key = models.CharField(max_length=120)
 
     class Meta:
         db_table = "gamification_studytotal"
-        constraints = [models.UniqueConstraint(fields=["user", "key"], name="studytotal_unique_key")]
+        # The backend makes a unique constraint a partial index ($type filters), which no plain
+        # equality query can use: reads need an index of their own, with another key order.
+        indexes = [models.Index(fields=["user", "key"], name="studytotal_user_key")]
+        constraints = [models.UniqueConstraint(fields=["key", "user"], name="studytotal_unique_key")]
 
     def __str__(self):
         return f"{self.user_id} {self.key}"
@@ -218,15 +224,22 @@ class WeekPoints(models.Model):
     """A user's net points for the study of one ISO week (Monday 00:00 UTC, by ``studied_at``):
     the sum of those ledger entries, kept with every entry, for the weekly leaderboard."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="week_points")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="week_points", db_index=False
+    )
     week_start = models.DateField()  # the Monday, in UTC
     points = models.IntegerField(default=0)
 
     class Meta:
         db_table = "gamification_weekpoints"
         verbose_name_plural = "week points"
-        indexes = [models.Index(fields=["week_start", "-points"], name="weekpoints_ranking")]
-        constraints = [models.UniqueConstraint(fields=["user", "week_start"], name="weekpoints_unique_week")]
+        # The weekly board (equality on the week, then by points), a user's weeks (the upsert of
+        # each change, recompute_totals); uniqueness in another key order (see StudyTotal).
+        indexes = [
+            models.Index(fields=["week_start", "-points"], name="weekpoints_ranking"),
+            models.Index(fields=["user", "week_start"], name="weekpoints_user_week"),
+        ]
+        constraints = [models.UniqueConstraint(fields=["week_start", "user"], name="weekpoints_unique_week")]
 
     def __str__(self):
         return f"{self.user_id} {self.week_start}: {self.points}"

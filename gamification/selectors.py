@@ -11,7 +11,16 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from gamification import rules, totals
-from gamification.models import Achievement, Badge, PointsEntry, Quest, QuestProgress, UserBadge, WeekPoints
+from gamification.models import (
+    Achievement,
+    Badge,
+    PointsEntry,
+    Quest,
+    QuestProgress,
+    StudyTotal,
+    UserBadge,
+    WeekPoints,
+)
 from studymaster.dates import local_today
 from studymaster.db import db_date, mongo_call
 
@@ -37,6 +46,27 @@ def user_progress_get(*, user: AbstractBaseUser, now: datetime.datetime | None =
         "total_minutes": user.total_minutes,
         "session_count": user.session_count,
     }
+
+
+def study_days_get(*, user: AbstractBaseUser, date_from: datetime.date, date_to: datetime.date) -> dict:
+    """The maintained totals of each study day from ``date_from`` to ``date_to`` (local dates):
+    ``{date: {minutes, sessions, subjects}}``, from the month documents that hold them (one read
+    of at most 13 documents for the 366 days stats allow, however long the history)."""
+    rows = mongo_call(
+        StudyTotal._meta.db_table,
+        "find",
+        {"user_id": user.pk, "key": {"$gte": totals.month_key(date_from), "$lte": totals.month_key(date_to)}},
+        projection={"_id": 0, "key": 1, "days": 1},
+    )
+    docs = {row["key"]: row for row in rows}
+    days = {}
+    day = date_from
+    while day <= date_to:
+        entry = totals.day_entry(docs, day)
+        if entry:
+            days[day] = entry
+        day += datetime.timedelta(days=1)
+    return days
 
 
 def points_entry_list(*, user: AbstractBaseUser) -> QuerySet[PointsEntry]:
@@ -121,11 +151,18 @@ def leaderboard_list(*, period: str, now: datetime.datetime | None = None):
             projection={"_id": 0, "user_id": 1, "points": 1},
         )
     }
-    shown = users.filter(pk__in=list(points), leaderboard_opt_out=False, is_active=True)
+    # By _id alone (point lookups), then the flags here: a filter on them would scan the users.
+    shown = mongo_call(
+        get_user_model()._meta.db_table,
+        "find",
+        {"_id": {"$in": list(points)}},
+        projection={"username": 1, "leaderboard_opt_out": 1, "is_active": 1},
+    )
     return sorted(
         (
-            {"username": username, "points": points[pk]}
-            for pk, username in shown.values_list("pk", "username")
+            {"username": user["username"], "points": points[user["_id"]]}
+            for user in shown
+            if user.get("is_active", True) and not user.get("leaderboard_opt_out")
         ),
         key=lambda row: (-row["points"], row["username"]),
     )

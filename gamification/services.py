@@ -402,17 +402,22 @@ def quest_progress_record(
 
 
 def _rewards_held(user: AbstractBaseUser, periods: set[tuple[str, datetime.date]]) -> dict:
-    """The rewards held for ``periods`` ((quest code, period start) pairs): one read, none if empty."""
+    """The rewards held for ``periods`` ((quest code, period start) pairs): one read of the
+    periods' progress by (user, period start), none if empty."""
     if not periods:
         return {}
-    rows = QuestProgress.objects.filter(
-        user=user, period_start__in={start for _, start in periods}, reward_points__gt=0
-    ).values_list("quest_id", "period_start", "reward_points", "time_zone")
-    return {
-        (code, start): RewardHeld(points=points, time_zone=zone)
-        for code, start, points, zone in rows
-        if (code, start) in periods
-    }
+    rows = mongo_call(
+        QuestProgress._meta.db_table,
+        "find",
+        {"user_id": user.pk, "period_start": {"$in": sorted(db_date(start) for _, start in periods)}},
+        projection={"_id": 0, "quest_id": 1, "period_start": 1, "reward_points": 1, "time_zone": 1},
+    )
+    held = {}
+    for row in rows:
+        period = (row["quest_id"], row["period_start"].date())
+        if period in periods and row.get("reward_points", 0) > 0:
+            held[period] = RewardHeld(points=row["reward_points"], time_zone=row["time_zone"])
+    return held
 
 
 # The study-session reaction ----------------------------------------------------------------

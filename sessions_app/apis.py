@@ -79,7 +79,8 @@ class StudySessionListCreateApi(StudySessionWritesThrottled, APIView):
     @extend_schema(responses=StudySessionOutput(many=True))
     def get(self, request):
         rows = selectors.study_session_list(user=request.user)
-        return paginated_response(request, self, rows, StudySessionOutput)
+        # The user's session count is a maintained total: the list costs one read, not two.
+        return paginated_response(request, self, rows, StudySessionOutput, count=request.user.session_count)
 
     @extend_schema(
         request=StudySessionInput, responses={201: StudySessionOutput}, parameters=[IDEMPOTENCY_PARAMETER]

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import datetime
+from collections import Counter
 
 from django.db.models import QuerySet
 
 from accounts.models import User
+from gamification.selectors import study_days_get
 from sessions_app.models import StudySession
 from sessions_app.services import StudySessionNotFound, parse_session_id
 from studymaster.dates import iso_week_label
-from studymaster.db import db_date, mongo_call
 
 MAX_STATS_DAYS = 366
 
@@ -31,47 +32,36 @@ def study_session_get(*, user: User, session_id) -> StudySession:
 def study_stats(*, user: User, date_from: datetime.date, date_to: datetime.date) -> dict:
     """Minutes per local day, per ISO week and per subject over date_from..date_to (inclusive).
 
-    One aggregation (index user, local_date); days and weeks without study are reported as 0.
+    From the maintained per-day totals (one read, ``gamification.selectors.study_days_get``);
+    days and weeks without study are reported as 0. Subjects are merged by subject key and shown
+    in the spelling most of their sessions in the range used (ties: the first in code point order).
     """
-    pipeline = [
-        {
-            "$match": {
-                "user_id": user.pk,
-                "local_date": {"$gte": db_date(date_from), "$lte": db_date(date_to)},
-            }
-        },
-        {"$sort": {"started_at": -1}},
-        {
-            "$facet": {
-                "by_day": [{"$group": {"_id": "$local_date", "minutes": {"$sum": "$duration_minutes"}}}],
-                "by_subject": [
-                    # Shown with the spelling of the most recent session of that subject.
-                    {
-                        "$group": {
-                            "_id": "$subject_key",
-                            "subject": {"$first": "$subject"},
-                            "minutes": {"$sum": "$duration_minutes"},
-                        }
-                    },
-                ],
-            }
-        },
-    ]
-    [result] = list(mongo_call(StudySession._meta.db_table, "aggregate", pipeline))
-    minutes_by_day = {row["_id"].date(): row["minutes"] for row in result["by_day"]}
+    days = study_days_get(user=user, date_from=date_from, date_to=date_to)
     by_day, by_week = [], {}
+    subjects: dict[str, dict] = {}
     day = date_from
     while day <= date_to:
-        minutes = minutes_by_day.get(day, 0)
+        entry = days.get(day)
+        minutes = entry["minutes"] if entry else 0
         by_day.append({"date": day.isoformat(), "minutes": minutes})
         week = iso_week_label(day)
         by_week[week] = by_week.get(week, 0) + minutes
+        for item in entry["subjects"] if entry else ():
+            subject = subjects.setdefault(item["key"], {"minutes": 0, "spellings": Counter()})
+            subject["minutes"] += item["minutes"]
+            subject["spellings"].update({text: count for text, count in item["spellings"]})
         day += datetime.timedelta(days=1)
-    by_subject = sorted(result["by_subject"], key=lambda row: (-row["minutes"], row["_id"]))
+    by_subject = [
+        {
+            "subject": min(row["spellings"].items(), key=lambda pair: (-pair[1], pair[0]))[0],
+            "minutes": row["minutes"],
+        }
+        for _, row in sorted(subjects.items(), key=lambda item: (-item[1]["minutes"], item[0]))
+    ]
     return {
         "from": date_from.isoformat(),
         "to": date_to.isoformat(),
         "by_day": by_day,
         "by_week": [{"week": week, "minutes": minutes} for week, minutes in by_week.items()],
-        "by_subject": [{"subject": row["subject"], "minutes": row["minutes"]} for row in by_subject],
+        "by_subject": by_subject,
     }

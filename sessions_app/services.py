@@ -94,21 +94,23 @@ def parse_session_id(session_id) -> ObjectId:
 
 def _overlapping(user: User, started_at: datetime.datetime, ended_at: datetime.datetime) -> dict | None:
     """One of the user's sessions that overlaps [started_at, ended_at), if any. Sessions last at
-    most MAX_DURATION_MINUTES, so only those starting that long before the end can: the read is
-    bounded by time (index user, -started_at), however long the history."""
-    return mongo_call(
+    most MAX_DURATION_MINUTES, so only those starting that long before the end can: the read
+    is bounded by time (one range of the index user, -started_at), however long the history;
+    whether each one ends after the start is checked here, a second range the index cannot use."""
+    candidates = mongo_call(
         COLLECTION,
-        "find_one",
+        "find",
         {
             "user_id": user.pk,
             "started_at": {
                 "$gte": started_at - datetime.timedelta(minutes=MAX_DURATION_MINUTES),
                 "$lt": ended_at,
             },
-            "ended_at": {"$gt": started_at},
         },
         projection={"started_at": 1, "ended_at": 1, "subject": 1, "idempotency_key": 1, "request_hash": 1},
     )
+    naive_start = started_at.astimezone(datetime.UTC).replace(tzinfo=None)  # PyMongo's are naive UTC
+    return next((other for other in candidates if other["ended_at"] > naive_start), None)
 
 
 def _logged_with_key(user: User, idempotency_key: str) -> dict | None:

@@ -31,15 +31,41 @@ class StandardPagination(PageNumberPagination):
     max_page_size = 100
 
 
+class CountedRows:
+    """A queryset whose length is already known (a maintained total): pagination slices it in the
+    database and asks it no ``count``, an operation whose cost grows with the rows it counts."""
+
+    def __init__(self, rows, count: int):
+        self.rows, self._count = rows, count
+
+    def count(self) -> int:
+        return self._count
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __getitem__(self, index):
+        return self.rows[index]
+
+
 def paginated_response(
-    request, view, rows, serializer_class: type[BaseSerializer], *, position_field: str | None = None
+    request,
+    view,
+    rows,
+    serializer_class: type[BaseSerializer],
+    *,
+    position_field: str | None = None,
+    count: int | None = None,
 ) -> Response:
     """One page of ``rows`` (a queryset, paginated in the database, or a list) in the list envelope.
 
     With ``position_field``, each row of the page also gets its 1-based position in the whole
-    list under that name (the leaderboard's rank).
+    list under that name (the leaderboard's rank). ``count``, when the caller keeps it, spares
+    the database counting the rows.
     """
     paginator = StandardPagination()
+    if count is not None:
+        rows = CountedRows(rows, count)
     page = paginator.paginate_queryset(rows, request, view=view)
     if position_field is not None:
         first = paginator.page.start_index()

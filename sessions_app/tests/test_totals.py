@@ -115,7 +115,9 @@ def test_any_sequence_of_logs_and_deletions_keeps_every_total_exact(settings, se
                 user.time_zone = rng.choice(["Europe/Berlin", "Pacific/Auckland", "America/Los_Angeles"])
                 user.save(update_fields=["time_zone"])
             minutes = rng.choice([15, 45, 90, 200])
-            started_at = now - datetime.timedelta(minutes=minutes + rng.randrange(0, 7 * 24 * 60 - minutes - 60))
+            started_at = now - datetime.timedelta(
+                minutes=minutes + rng.randrange(0, 7 * 24 * 60 - minutes - 60)
+            )
             try:
                 logged.append(_log(user, started_at, minutes=minutes, subject=rng.choice(subjects), now=now))
             except StudySessionRefused:

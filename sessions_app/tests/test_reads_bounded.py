@@ -1,0 +1,159 @@
+"""What the hot endpoints read does not grow with a learner's history.
+
+Histories of 10, 1,000 and 2,000 study sessions are written in bulk (``history_in_bulk``, then
+the totals rebuilt as ``recompute_totals --fix`` does), shaped alike at their recent end. Every
+command an endpoint sends is captured through the client's command listener: the operations,
+the documents the server returned to the app, and, for each read, the documents the server
+examined according to ``explain`` (``executionStats.totalDocsExamined``; the embedded server
+counts every document the filter's index range matches, whatever the limit, so a read whose
+filter is not bounded by time or key shows up here even when a limit hides it).
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, field
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.utils import timezone
+
+from gamification.services import active_catalog
+from gamification.tests.factories import api_client_for, make_user
+from sessions_app.tests.factories import history_in_bulk
+from studymaster.observability import CommandMetricsListener
+
+pytestmark = pytest.mark.django_db
+
+READS = {"find", "aggregate", "count", "distinct"}
+RETURNED_BY = {"find": "firstBatch", "aggregate": "firstBatch", "getMore": "nextBatch"}
+
+
+@dataclass
+class Reads:
+    """What the commands of one request cost the server."""
+
+    commands: list[str] = field(default_factory=list)
+    returned: int = 0  # documents the server sent back to the app
+    examined: list[int] = field(default_factory=list)  # explain's documents examined, per read
+
+    def as_tuple(self):
+        return (self.commands, self.returned, self.examined)
+
+
+@pytest.fixture
+def captured(monkeypatch):
+    """The commands (and replies) the application's client sends while the test runs."""
+    commands: list[tuple[str, dict]] = []
+    replies: list[tuple[str, dict]] = []
+    started, succeeded = CommandMetricsListener.started, CommandMetricsListener.succeeded
+
+    def on_started(self, event):
+        commands.append((event.command_name, dict(event.command)))
+        started(self, event)
+
+    def on_succeeded(self, event):
+        replies.append((event.command_name, dict(event.reply)))
+        succeeded(self, event)
+
+    monkeypatch.setattr(CommandMetricsListener, "started", on_started)
+    monkeypatch.setattr(CommandMetricsListener, "succeeded", on_succeeded)
+    return commands, replies
+
+
+def _explained(name: str, command: dict) -> int:
+    """``explain``'s documents examined for a read the application sent (run again, alone)."""
+    keep = {"find", "filter", "sort", "projection", "limit", "aggregate", "pipeline", "cursor", "hint"}
+    inner = {key: value for key, value in command.items() if key in keep or key == name}
+    reply = connection.database.command("explain", inner, verbosity="executionStats")
+    return reply["executionStats"]["totalDocsExamined"]
+
+
+def _request(captured, send) -> Reads:
+    commands, replies = captured
+    commands.clear()
+    replies.clear()
+    send()
+    reads = Reads()
+    for name, command in list(commands):
+        if name in ("endSessions", "explain"):
+            continue
+        reads.commands.append(name)
+        if name in READS:
+            reads.examined.append(_explained(name, command))
+    for name, reply in replies:
+        batch = RETURNED_BY.get(name)
+        if batch:
+            reads.returned += len(reply.get("cursor", {}).get(batch, []))
+        elif name == "findAndModify" and reply.get("value") is not None:
+            reads.returned += 1
+    return reads
+
+
+def _costs(captured, sessions: int) -> dict[str, Reads]:
+    """What each endpoint reads for a learner with ``sessions`` prior sessions, alone in the
+    database (the weekly board reads one row per learner of the week, whatever their history)."""
+    get_user_model().objects.all().delete()
+    user = make_user()
+    today = timezone.now().date()
+    history_in_bulk(user, sessions=sessions, last_day=today - datetime.timedelta(days=1))
+    client = api_client_for(user)
+    active_catalog()  # the per-process catalog cache, warm: a cold one costs two reads once a minute
+    started = (timezone.now() - datetime.timedelta(minutes=3)).replace(microsecond=0)
+    costs = {}
+    logged = {}
+
+    def log():
+        response = client.post(
+            "/api/sessions/",
+            {"subject": "Bench", "duration_minutes": 1, "started_at": started.isoformat()},
+            format="json",
+        )
+        assert response.status_code == 201, response.content
+        logged["id"] = response.json()["id"]
+
+    costs["POST /api/sessions/"] = _request(captured, log)
+    costs["DELETE /api/sessions/{id}/"] = _request(
+        captured, lambda: client.delete(f"/api/sessions/{logged['id']}/")
+    )
+    year = {"from": (today - datetime.timedelta(days=365)).isoformat(), "to": today.isoformat()}
+    costs["GET /api/stats/ (366 days)"] = _request(captured, lambda: client.get("/api/stats/", year))
+    costs["GET /api/me/"] = _request(captured, lambda: client.get("/api/me/"))
+    costs["GET /api/leaderboard/?period=week"] = _request(
+        captured, lambda: client.get("/api/leaderboard/", {"period": "week"})
+    )
+    return costs
+
+
+def test_what_each_hot_endpoint_reads_does_not_grow_with_history(captured):
+    short, long = _costs(captured, 10), _costs(captured, 2000)
+    for name in (
+        "POST /api/sessions/",
+        "DELETE /api/sessions/{id}/",
+        "GET /api/me/",
+        "GET /api/leaderboard/?period=week",
+    ):
+        assert short[name].as_tuple() == long[name].as_tuple(), name
+    # Logging: the overlapping sessions, the user, the totals; one write; the commit.
+    post = long["POST /api/sessions/"]
+    assert post.commands == [
+        "aggregate",
+        "findAndModify",
+        "find",
+        "find",
+        "find",
+        "bulkWrite",
+        "commitTransaction",
+    ]
+    assert post.returned <= 10 and max(post.examined) <= 10
+
+
+def test_a_years_stats_read_at_most_the_thirteen_months_it_spans(captured):
+    """At 10 sessions the year holds a month or two; from about 400 on, all thirteen: no more."""
+    short, long, longer = (_costs(captured, sessions) for sessions in (10, 1000, 2000))
+    name = "GET /api/stats/ (366 days)"
+    assert long[name].as_tuple() == longer[name].as_tuple()
+    # The user (authentication), then the month documents: 13 for a year, examined and returned.
+    assert longer[name].as_tuple() == (["aggregate", "find"], 1 + 13, [1, 13])
+    assert short[name].returned < longer[name].returned
