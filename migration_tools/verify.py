@@ -28,6 +28,7 @@ from gamification.invariants import (
     ledger_check,
     ledger_collection,
     raw_counts_by_user,
+    totals_check,
     user_column,
     users_collection,
 )
@@ -64,6 +65,7 @@ from migration_tools.runs import (
     same_database,
     where,
 )
+from sessions_app.models import StudySession
 from studymaster.mongo import redact
 from studymaster.tools_collections import is_data_collection, is_tools_collection
 
@@ -429,6 +431,7 @@ def check_invariants(
         results.append(
             InvariantResult("points equal the ledger", "skipped", f"{users} or {ledger} is not in the target")
         )
+    results.append(_totals_invariant(target, names))
     for model in PER_USER_MODELS:
         name = model._meta.db_table
         label = f"{name} per user"
@@ -453,6 +456,23 @@ def check_invariants(
             )
         )
     return results
+
+
+def _totals_invariant(target: LiveSide, names: set[str]) -> InvariantResult:
+    """The maintained totals (study totals, week points, progress) against the target's own
+    sessions and ledger: a dump taken before they existed fails here until
+    ``manage.py recompute_totals --fix`` has run on the target."""
+    name = "maintained totals equal the history"
+    needed = {users_collection(), ledger_collection(), StudySession._meta.db_table}
+    if not needed <= names:
+        return InvariantResult(name, "skipped", f"{', '.join(sorted(needed - names))} not in the target")
+    try:
+        check = totals_check(target.db, sessions_model=StudySession)
+    except (KeyError, TypeError, AttributeError) as exc:  # a document without a field the rules need
+        return InvariantResult(name, "failed", f"a document lacks a field the totals need: {exc}")
+    if check.off:
+        return InvariantResult(name, "failed", f"{check.summary()}: run manage.py recompute_totals --fix")
+    return InvariantResult(name, "ok", check.summary())
 
 
 # -- the report for people ----------------------------------------------------------------------

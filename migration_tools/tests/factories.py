@@ -10,6 +10,10 @@ import bson
 from bson import SON, Binary, Code, DBRef, Decimal128, Int64, MaxKey, MinKey, ObjectId, Regex, Timestamp
 from bson.binary import UuidRepresentation
 
+from gamification import invariants, totals
+from sessions_app.models import StudySession
+from studymaster.db import db_date
+
 OID = ObjectId("65f000000000000000000001")
 
 
@@ -123,16 +127,42 @@ def populate_awkward(db, *, big_documents: bool = False) -> None:
 
 
 def populate_domain(db, *, users: int = 3) -> list[ObjectId]:
-    """Users with points, ledger entries, badges, achievements and study sessions that agree."""
+    """Users with points, ledger entries, badges, achievements, study sessions and the maintained
+    totals (``gamification.totals``) that agree, written as raw documents."""
+    studied = datetime.datetime(2026, 3, 2, 9, 0)
     user_ids = [ObjectId() for _ in range(users)]
     for n, user_id in enumerate(user_ids):
         amounts = [10 * (n + 1), 5, -2]
-        db["accounts_user"].insert_one({"_id": user_id, "username": f"u{n}", "points": sum(amounts)})
-        db["gamification_pointsentry"].insert_many(
-            [{"user_id": user_id, "amount": amount, "reason": "study"} for amount in amounts]
+        ledger = [
+            {"user_id": user_id, "amount": amount, "reason": "study", "studied_at": studied}
+            for amount in amounts
+        ]
+        sessions = [
+            {
+                "user_id": user_id,
+                "subject": "math",
+                "subject_key": "math",
+                "duration_minutes": 25,
+                "local_date": studied + datetime.timedelta(days=day),
+            }
+            for day in range(n + 1)
+        ]
+        expected = totals.expected_totals(
+            [invariants.session_facts(row, invariants.session_columns(StudySession)) for row in sessions],
+            [invariants.ledger_facts(row) for row in ledger],
         )
-        db["sessions_app_studysession"].insert_many(
-            [{"user_id": user_id, "subject": "math", "duration_minutes": 25} for _ in range(n + 1)]
+        progress = dict(expected.user, last_study_date=db_date(expected.user["last_study_date"]))
+        db["accounts_user"].insert_one({"_id": user_id, "username": f"u{n}", **progress})
+        db["gamification_pointsentry"].insert_many(ledger)
+        db["sessions_app_studysession"].insert_many(sessions)
+        db["gamification_studytotal"].insert_many(
+            [{"user_id": user_id, "key": key, **fields} for key, fields in expected.documents.items()]
+        )
+        db["gamification_weekpoints"].insert_many(
+            [
+                {"user_id": user_id, "week_start": db_date(week), "points": points}
+                for week, points in expected.week_points.items()
+            ]
         )
         db["gamification_userbadge"].insert_one({"user_id": user_id, "badge": "first"})
         db["gamification_achievement"].insert_one({"user_id": user_id, "kind": "streak"})

@@ -28,6 +28,9 @@ pytestmark = [
 TARGET_DB = "imported"
 # The import's first insert is its audit record, in the target's database.
 AUDIT = 1
+# populate_domain's collections imported before "items" (in name order), one insert each:
+# accounts_user and gamification_{achievement,pointsentry,studytotal,userbadge,weekpoints}.
+DOMAIN_BEFORE_ITEMS = 6
 BATCH = 1000
 ITEMS = 4 * BATCH  # the faults below land between known batches
 
@@ -103,7 +106,7 @@ def _items(target) -> int:
 @override_settings(MONGODB_SERVER_SELECTION_TIMEOUT_MS=1500)
 def test_target_killed_mid_import_then_rerun_completes_identical(local_db, dump_dir, target):
     # Hold the 4th insert of items (after the inserts of the 4 collections sorted before it, and 3 batches).
-    _arm(target, skip=AUDIT + 4 + 3, blockConnection=True, blockTimeMS=10_000)
+    _arm(target, skip=AUDIT + DOMAIN_BEFORE_ITEMS + 3, blockConnection=True, blockTimeMS=10_000)
     result = {}
     thread = threading.Thread(target=lambda: result.setdefault("run", _import(dump_dir, target)))
     thread.start()
@@ -134,7 +137,7 @@ def test_target_killed_mid_import_then_rerun_completes_identical(local_db, dump_
 
 
 def test_code_8000_on_an_insert_midway_exits_2_classified_and_the_rerun_completes(local_db, dump_dir, target):
-    _arm(target, skip=AUDIT + 4 + 2, errorCode=8000)
+    _arm(target, skip=AUDIT + DOMAIN_BEFORE_ITEMS + 2, errorCode=8000)
     try:
         code, out, err = _import(dump_dir, target)
     finally:
@@ -166,7 +169,7 @@ def test_write_concern_error_on_an_insert_is_retried_or_exits_2_and_the_rerun_co
     local_db, dump_dir, target, fault, expected
 ):
     """Written but not known to be durable: the driver retries it when labelled, else exit 2."""
-    _arm(target, skip=AUDIT + 4 + 1, **fault)
+    _arm(target, skip=AUDIT + DOMAIN_BEFORE_ITEMS + 1, **fault)
     try:
         code, out, err = _import(dump_dir, target)
     finally:

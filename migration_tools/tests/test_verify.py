@@ -189,6 +189,7 @@ def test_domain_invariants_hold_after_a_clean_copy(local_db, atlas_db, migrate):
     report = compare(local_db, atlas_db)
     assert [(i.name, i.status) for i in report.invariants] == [
         ("points equal the ledger", "ok"),
+        ("maintained totals equal the history", "ok"),
         ("gamification_userbadge per user", "ok"),
         ("gamification_achievement per user", "ok"),
         ("sessions_app_studysession per user", "ok"),
@@ -206,6 +207,21 @@ def test_domain_invariants_fail_on_points_and_per_user_counts(local_db, atlas_db
     assert statuses["sessions_app_studysession per user"].status == "failed"
     assert str(user_ids[1]) in statuses["sessions_app_studysession per user"].detail
     assert statuses["gamification_userbadge per user"].status == "ok"
+
+
+def test_totals_a_dump_from_before_them_lacks_fail_until_recompute_totals_fixes_them(
+    local_db, atlas_db, migrate
+):
+    user_ids = populate_domain(local_db.db)
+    local_db.db["gamification_studytotal"].delete_many({"user_id": user_ids[2]})
+    local_db.db["gamification_weekpoints"].delete_many({})
+    migrate(local_db, atlas_db)
+    statuses = {i.name: i for i in compare(local_db, atlas_db).invariants}
+    totals = statuses["maintained totals equal the history"]
+    assert totals.status == "failed", totals
+    assert totals.detail.startswith("3 of 3 users differ (")
+    assert "week points 3" in totals.detail and str(user_ids[2]) in totals.detail
+    assert totals.detail.endswith("run manage.py recompute_totals --fix")
 
 
 def test_invariants_skipped_when_collections_are_absent(local_db, atlas_db, migrate):

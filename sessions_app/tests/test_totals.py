@@ -134,7 +134,7 @@ def test_recompute_totals_reports_drift_exits_1_and_fix_repairs_it():
     _log(other, _day(2))
     out = StringIO()
     call_command("recompute_totals", stdout=out)
-    assert out.getvalue() == "Checked 2 users.\n"
+    assert out.getvalue() == "Checked 2 users: every total equals their sessions and ledger.\n"
     # Drift of every kind: a month's minutes, a run, the week points, the user's totals.
     month = StudyTotal.objects.get(user=user, key="month:2026-03")
     connection.database[StudyTotal._meta.db_table].update_one(
@@ -151,7 +151,7 @@ def test_recompute_totals_reports_drift_exits_1_and_fix_repairs_it():
         "Run manage.py recompute_totals --fix to rebuild them."
     )
     assert out.getvalue().startswith(
-        "Checked 2 of 2 users differ (month 1, runend 1, session_count 1, week points 1; first: "
+        "Totals that differ from the history: 2 of 2 users differ (month 1, runend 1, session_count 1, week points 1; first: "
     )
     call_command("recompute_totals", "--fix", stdout=(out := StringIO()))
     assert out.getvalue().endswith("Rebuilt the totals of 2 user(s) from their sessions and ledger.\n")

@@ -27,7 +27,10 @@ class Command(BaseCommand):
             check = study_totals_recompute(fix=fix, progress=progress)
         except PyMongoError as exc:
             raise command_error(exc) from None
-        self.stdout.write(f"Checked {check.summary()}.")
+        if check.off:
+            self.stdout.write(f"Totals that differ from the history: {check.summary()}.")
+        else:
+            self.stdout.write(f"Checked {check.users} users: every total equals their sessions and ledger.")
         if check.repaired:
             self.stdout.write(
                 f"Rebuilt the totals of {check.repaired} user(s) from their sessions and ledger."
