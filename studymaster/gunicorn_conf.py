@@ -13,6 +13,10 @@ from prometheus_client import multiprocess
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:" + os.environ.get("PORT", "8000"))  # noqa: S104 - behind the platform's proxy
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+# Threads (the gthread worker): a request spends most of its time waiting on MongoDB, so one
+# process per core serves several at once; 8 stays under the pool's 10 connections, so no thread
+# waits for a connection (docs/deployment.md has the measurements).
+threads = int(os.environ.get("GUNICORN_THREADS", "8"))
 timeout = 30
 graceful_timeout = 20
 accesslog = "-"
