@@ -172,9 +172,15 @@ class Achievement(models.Model):
 
     class Meta:
         db_table = "gamification_achievement"
-        indexes = [models.Index(fields=["user", "-created_at"], name="achievement_user_created")]
+        # Every change upserts its achievements by (user, kind, reference): that read needs a plain
+        # index (the unique constraint is a partial index no equality query can use, see
+        # StudyTotal), or it examines all the user's achievements, which grow with the history.
+        indexes = [
+            models.Index(fields=["user", "-created_at"], name="achievement_user_created"),
+            models.Index(fields=["user", "kind", "reference"], name="achievement_user_kind_ref"),
+        ]
         constraints = [
-            models.UniqueConstraint(fields=["user", "kind", "reference"], name="achievement_unique"),
+            models.UniqueConstraint(fields=["kind", "reference", "user"], name="achievement_unique"),
         ]
 
     def __str__(self):

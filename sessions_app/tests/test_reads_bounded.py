@@ -157,3 +157,24 @@ def test_a_years_stats_read_at_most_the_thirteen_months_it_spans(captured):
     # The user (authentication), then the month documents: 13 for a year, examined and returned.
     assert longer[name].as_tuple() == (["aggregate", "find"], 1 + 13, [1, 13])
     assert short[name].returned < longer[name].returned
+
+
+def test_an_achievement_upsert_examines_one_document_however_many_the_user_has():
+    """Every change upserts its achievements by (user, kind, reference); quest completions add
+    one a day or a week, so a read of all the user's achievements would grow with the history."""
+    from gamification.models import Achievement
+
+    user = make_user()
+    Achievement.objects.bulk_create(
+        Achievement(user=user, kind=Achievement.Kind.QUEST_COMPLETED, title="t", reference=f"quest:daily:{n}")
+        for n in range(300)
+    )
+    command = {
+        "find": Achievement._meta.db_table,
+        "filter": {
+            "user_id": user.pk,
+            "kind": Achievement.Kind.QUEST_COMPLETED,
+            "reference": "quest:daily:7",
+        },
+    }
+    assert _explained("find", command) == 1
