@@ -160,22 +160,46 @@ def test_a_years_stats_read_at_most_the_thirteen_months_it_spans(captured):
     assert short[name].returned < longer[name].returned
 
 
-def test_an_achievement_upsert_examines_one_document_however_many_the_user_has():
-    """Every change upserts its achievements by (user, kind, reference); quest completions add
-    one a day or a week, so a read of all the user's achievements would grow with the history."""
-    from gamification.models import Achievement
+def test_the_upserts_of_every_change_examine_one_document_however_long_the_history():
+    """Every change upserts by key its quest periods (one a day or a week per quest), and its
+    achievements and badges when it earns them: a read of all the user's documents, or of the
+    collection, would grow with the history."""
+    from gamification.models import Achievement, QuestProgress, UserBadge
+    from studymaster.db import db_date
 
     user = make_user()
+    first = datetime.date(2024, 1, 1)
+    QuestProgress.objects.bulk_create(
+        QuestProgress(
+            user=user,
+            quest_id=code,
+            period_start=first + datetime.timedelta(days=n),
+            period_end=first + datetime.timedelta(days=n),
+            target=30,
+            time_zone="UTC",
+        )
+        for n in range(300)
+        for code in ("daily_30_minutes", "weekly_5_days")
+    )
     Achievement.objects.bulk_create(
         Achievement(user=user, kind=Achievement.Kind.QUEST_COMPLETED, title="t", reference=f"quest:daily:{n}")
         for n in range(300)
     )
-    command = {
-        "find": Achievement._meta.db_table,
-        "filter": {
+    UserBadge.objects.bulk_create(
+        UserBadge(user=user, badge_id=code) for code in ("first_session", "hour_one")
+    )
+    filters = {
+        QuestProgress: {
+            "user_id": user.pk,
+            "quest_id": "daily_30_minutes",
+            "period_start": db_date(first + datetime.timedelta(days=77)),
+        },
+        Achievement: {
             "user_id": user.pk,
             "kind": Achievement.Kind.QUEST_COMPLETED,
             "reference": "quest:daily:7",
         },
+        UserBadge: {"user_id": user.pk, "badge_id": "hour_one"},
     }
-    assert _explained("find", command) == 1
+    for model, selector in filters.items():
+        assert _explained("find", {"find": model._meta.db_table, "filter": selector}) == 1, model
