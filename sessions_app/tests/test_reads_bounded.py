@@ -27,7 +27,7 @@ from studymaster.observability import CommandMetricsListener
 
 pytestmark = pytest.mark.django_db
 
-READS = {"find", "aggregate", "count", "distinct"}
+READS = {"find", "aggregate", "count", "distinct", "findAndModify"}
 RETURNED_BY = {"find": "firstBatch", "aggregate": "firstBatch", "getMore": "nextBatch"}
 
 
@@ -66,6 +66,7 @@ def captured(monkeypatch):
 def _explained(name: str, command: dict) -> int:
     """``explain``'s documents examined for a read the application sent (run again, alone)."""
     keep = {"find", "filter", "sort", "projection", "limit", "aggregate", "pipeline", "cursor", "hint"}
+    keep |= {"findAndModify", "query", "remove", "update", "upsert", "fields", "new"}
     inner = {key: value for key, value in command.items() if key in keep or key == name}
     reply = connection.database.command("explain", inner, verbosity="executionStats")
     return reply["executionStats"]["totalDocsExamined"]
@@ -135,7 +136,13 @@ def test_what_each_hot_endpoint_reads_does_not_grow_with_history(captured):
         "GET /api/me/",
         "GET /api/leaderboard/?period=week",
     ):
-        assert short[name].as_tuple() == long[name].as_tuple(), name
+        # The same operations and documents returned; each read examines a handful of documents
+        # (a time window's or a key's, which may hold one more session at some hours of the day),
+        # never a share of the 2,000 sessions.
+        assert (short[name].commands, short[name].returned) == (long[name].commands, long[name].returned), (
+            name
+        )
+        assert max(long[name].examined, default=0) <= 10, (name, long[name].examined)
     # Logging: the overlapping sessions, the user, the totals; one write; the commit.
     post = long["POST /api/sessions/"]
     assert post.commands == [
