@@ -31,6 +31,7 @@ from gamification.tests.factories import assert_points_invariant, ledger_sum
 from sessions_app.models import StudySession
 from sessions_app.tests.factories import api_client_for, log_session, make_user
 from studymaster import db as studymaster_db
+from studymaster.maintenance import current_state
 from tests.fault_injection import FailPoints
 
 pytestmark = [
@@ -140,6 +141,7 @@ def test_log_failing_past_the_drivers_retry_answers_503_and_the_keyed_retry_logs
 def test_log_refused_with_code_8000_answers_the_generic_500_and_writes_nothing(failpoints, command):
     user = make_user()
     client = api_client_for(user)
+    current_state()  # the maintenance flag, read once a second: warm, so the fault meets the log's find
     failpoints.fail(command, error_code=8000)
     response = _post(client, key="quota")
     assert response.status_code == 500
