@@ -5,7 +5,8 @@ partial unique index is the application's own. The documents carry every field o
 in the models' field order and with the stored types (a DateField is a BSON date at midnight, a
 FK to a code is the code string), in the proportions of a real learner: per user, about 45 study
 sessions with one ledger entry each, and a few badges, achievements and quest periods. The users'
-points equal their ledger, so verify_migration's invariants hold.
+points equal their ledger; the maintained totals are left to ``manage.py recompute_totals
+--fix`` (the bench runs it), so verify_migration's invariants hold.
 """
 
 from __future__ import annotations
