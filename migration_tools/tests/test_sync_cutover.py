@@ -79,7 +79,7 @@ def thawed_application():
 
 
 def test_cutover_with_the_api_under_load_freezes_writes_loses_none_and_goes(
-    thawed_application, django_test_server, atlas_db, midweek_clock
+    thawed_application, django_test_server, atlas_db, midweek_clock, django_db_left_as_found
 ):
     source = Database(django_test_server, connection.settings_dict["NAME"])
     source_db = connection.database

@@ -32,7 +32,7 @@ def _kill(process) -> None:
 
 
 def test_sigkill_during_the_copy_and_during_the_catch_up_loses_and_doubles_nothing(
-    django_test_server, atlas_db, tmp_path, midweek_clock
+    django_test_server, atlas_db, tmp_path, midweek_clock, django_db_left_as_found
 ):
     source = Database(django_test_server, connection.settings_dict["NAME"])
     source_db = connection.database  # the application's own database: the services write here
