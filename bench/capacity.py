@@ -86,7 +86,7 @@ class SimulatedUser(threading.Thread):
 
 def run_step(stack: ApiStack, tokens: list[str], mix, seconds: float, seed: int) -> dict:
     """``len(tokens)`` users for ``seconds``; requests/s, errors, percentiles, operations."""
-    before = stack.metrics()
+    before, cpu_before = stack.metrics(), stack.cpu_seconds()
     deadline = time.monotonic() + seconds
     users = [SimulatedUser(stack.port, token, mix, deadline, seed + n) for n, token in enumerate(tokens)]
     started = time.monotonic()
@@ -95,7 +95,7 @@ def run_step(stack: ApiStack, tokens: list[str], mix, seconds: float, seed: int)
     for user in users:
         user.join()
     elapsed = time.monotonic() - started
-    after = stack.metrics()
+    after, cpu_after = stack.metrics(), stack.cpu_seconds()
     by_endpoint: dict[str, list[float]] = defaultdict(list)
     errors: dict[str, int] = defaultdict(int)
     for user in users:
@@ -116,6 +116,8 @@ def run_step(stack: ApiStack, tokens: list[str], mix, seconds: float, seed: int)
         "p99_ms": round(percentile(everything, 0.99), 1),
         "operations_per_request": round(operations / requests, 2) if requests else None,
         "operations_per_second": round(operations / elapsed, 1),
+        # Share of one core each part used during the step (2 cores: at most 2.0 in all).
+        "cores_used": {part: round((cpu_after[part] - cpu_before[part]) / elapsed, 2) for part in cpu_after},
         "endpoints": {
             name: {
                 "requests": len(values),
@@ -183,6 +185,7 @@ def render_step(step: dict) -> str:
         f"live alone {live['rps']} req/s, p95 {live['p95_ms']:.0f} ms (mix p95 = {step['p95_ratio_to_live']}x); "
         f"{step['operations_per_request']} MongoDB ops/request, {step['operations_per_second']} ops/s "
         f"(M0's ~{M0_OPS_PER_SECOND} ops/s holds ~{step['m0_requests_per_second']} such requests/s)",
+        "  cores used: " + ", ".join(f"{part} {used}" for part, used in step["cores_used"].items()),
         f"  {'endpoint':<36} {'requests':>8} {'errors':>6} {'p50':>6} {'p95':>6} {'p99':>6}",
     ]
     for name, row in step["endpoints"].items():

@@ -125,6 +125,17 @@ class ApiStack:
             totals[name] = totals.get(name, 0.0) + float(value)
         return totals
 
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU seconds (user + system) used so far by the server, the gunicorn workers (summed) and
+        this process (the simulated users): where the machine's cores go during a step."""
+        workers = _children(self.gunicorn.pid) if self.gunicorn else []
+        own = os.times()
+        return {
+            "server": _cpu_of(self.server.process.pid) if self.server and self.server.process else 0.0,
+            "workers": sum(_cpu_of(pid) for pid in workers),
+            "load_generator": own.user + own.system,
+        }
+
     def __exit__(self, *exc) -> None:
         if self.gunicorn and self.gunicorn.poll() is None:
             self.gunicorn.send_signal(signal.SIGTERM)
@@ -138,6 +149,24 @@ class ApiStack:
 
 
 OPS_METRIC = "studymaster_mongodb_command_duration_seconds_count"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_of(pid: int) -> float:
+    """CPU seconds (user + system) of a live process, from /proc; 0 once it has gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
+
+
+def _children(pid: int) -> list[int]:
+    """The pids whose parent is ``pid`` (gunicorn's workers)."""
+    try:
+        return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
 
 
 def delta(before: dict[str, float], after: dict[str, float], name: str) -> float:
