@@ -55,6 +55,9 @@ class User(AbstractUser):
     # The latest local date with a session: with it, the current streak shown is correct as of
     # any later day without a write (gamification.selectors.current_streak_get).
     last_study_date = models.DateField(null=True, blank=True)
+    # Counts the changes of progress: a change composed from reads made outside a transaction
+    # writes only while it is still the one it read (gamification.services.progress_change).
+    progress_version = models.PositiveBigIntegerField(default=0, editable=False)
 
     objects = UserManager()
 

@@ -3,8 +3,9 @@
 Every change of points is a ``PointsEntry`` plus an ``$inc`` of ``user.points`` in the same
 multi-document transaction (:func:`studymaster.db.run_in_transaction`), so
 ``user.points == sum(ledger)`` holds even under concurrency and crashes. Each service
-either joins the caller's :class:`ProgressBatch` (whose writes are flushed together,
-one operation per collection) or, without one, runs and commits its own transaction.
+either joins the caller's :class:`ProgressBatch` (whose writes are flushed together, as one
+operation) or, without one, makes its own change through :func:`progress_change`: its reads
+outside any transaction, its writes in a short one that checks nothing changed in between.
 
 This app never imports ``sessions_app``: the session services hand over the facts
 (:class:`StudyChange`). Nor ``accounts``: the user is ``get_user_model()``, whose progress
@@ -17,14 +18,18 @@ import datetime
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from bson import ObjectId
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import IntegrityError
 from django.utils import timezone
 from pymongo import DeleteMany, DeleteOne, InsertOne, ReplaceOne, UpdateOne
+from pymongo.errors import ExecutionTimeout
 
 from gamification import catalog, invariants, rules, totals
 from gamification.models import (
@@ -40,7 +45,9 @@ from gamification.models import (
 from gamification.totals import Days, Streaks, Summary
 from studymaster.dates import today_in
 from studymaster.db import (
+    TRANSACTION_TIME_LIMIT_SECONDS,
     db_date,
+    in_transaction,
     model_document,
     mongo_bulk_write,
     mongo_call,
@@ -48,7 +55,9 @@ from studymaster.db import (
     run_in_transaction,
 )
 from studymaster.errors import DomainError
+from studymaster.retry import retry_idempotent
 
+T = TypeVar("T")
 MAX_ADJUSTMENT = 1_000_000
 CATALOG_TTL_SECONDS = 60
 # What a change of points reads of the user document, inside its transaction.
@@ -60,6 +69,7 @@ PROGRESS_FIELDS = (
     "total_minutes",
     "session_count",
     "last_study_date",
+    "progress_version",
 )
 
 
@@ -97,16 +107,27 @@ def catalog_ensure() -> None:
 # The unit of work -----------------------------------------------------------------------
 
 
+class ProgressChanged(Exception):
+    """The user's progress changed between a change's reads and its write: nothing was written."""
+
+
 def progress_read(user: AbstractBaseUser) -> dict:
-    """The user's progress fields as the current transaction sees them (one read): the user
-    object at hand may be older, and a change of points must build on what is stored."""
+    """The user's progress fields as stored (one read; inside a transaction, as it sees them):
+    the user object at hand may be older, and a change of points must build on what is stored."""
     users = get_user_model()._meta.db_table
     found = mongo_call(users, "find_one", {"_id": user.pk}, projection=dict.fromkeys(PROGRESS_FIELDS, 1))
     if found is None:
         raise GamificationError("This user does not exist any more.")
     progress = {name: found.get(name, 0) for name in PROGRESS_FIELDS}
     progress["last_study_date"] = totals.stored_date(found.get("last_study_date"))
+    # A user stored before the version existed has none: its write then matches a missing field.
+    progress["progress_version"] = found.get("progress_version")
     return progress
+
+
+def progress_at_hand(user: AbstractBaseUser) -> dict:
+    """The progress fields of the user object as it was loaded (by authentication, say), no read."""
+    return {name: getattr(user, name) for name in PROGRESS_FIELDS}
 
 
 @dataclass
@@ -118,7 +139,10 @@ class ProgressBatch:
 
     user: AbstractBaseUser
     now: datetime.datetime
-    progress: dict | None = None  # progress_read(user), once read in this transaction
+    progress: dict | None = None  # what the change builds on: read once, or the user's at hand
+    # Whether the user document is written only while its progress_version is still the one in
+    # ``progress`` (the change was composed outside the transaction that writes it).
+    checked: bool = False
     entries: list[PointsEntry] = field(default_factory=list)
     user_set: dict = field(default_factory=dict)
     totals: totals.Writes = field(default_factory=totals.Writes)
@@ -136,9 +160,19 @@ class ProgressBatch:
             self.progress = progress_read(self.user)
         return self.progress
 
+    @property
+    def empty(self) -> bool:
+        return not (self.first or self.entries or self.user_set or self.totals.operations) and not (
+            self.quest_ops or self.badge_ops or self.achievement_ops
+        )
+
     def write_first(self, collection: str, document: dict) -> None:
         """Insert ``document`` into ``collection`` before anything else (a study session)."""
         self.first.append(InsertOne(document, namespace=namespace(collection)))
+
+    def delete_first(self, collection: str, document_id) -> None:
+        """Delete the document ``document_id`` of ``collection`` before anything else."""
+        self.first.append(DeleteOne({"_id": document_id}, namespace=namespace(collection)))
 
     def achieve(self, *, kind: str, title: str, reference: str) -> None:
         # An upsert, not an insert: a duplicate key would abort the whole transaction.
@@ -194,43 +228,105 @@ class ProgressBatch:
                 kind=Achievement.Kind.LEVEL_UP, title=f"Reached level {reached}", reference=f"level:{reached}"
             )
         ledger = namespace(PointsEntry._meta.db_table)
-        # The user document is written by every change, so two concurrent changes for
-        # one user always conflict and one of them is retried: that serializes them.
+        # The user document is written by every change, so two concurrent changes for one user
+        # always conflict (one of them is retried), and its version tells a change composed
+        # outside the transaction whether another came in since its reads.
+        selector = {"_id": self.user.pk}
+        if self.checked:
+            selector["progress_version"] = progress["progress_version"]
         user_update = UpdateOne(
-            {"_id": self.user.pk},
-            {"$inc": {"points": self.points}, "$set": {"level": level, **self.user_set}},
+            selector,
+            {
+                "$inc": {"points": self.points, "progress_version": 1},
+                "$set": {"level": level, **self.user_set},
+            },
             namespace=namespace(get_user_model()._meta.db_table),
         )
-        mongo_bulk_write(
+        before_user = [
+            *self.first,
+            *(InsertOne(model_document(entry), namespace=ledger) for entry in self.entries),
+            *self._week_writes(),
+        ]
+        result = mongo_bulk_write(
             [
-                *self.first,
-                *(InsertOne(model_document(entry), namespace=ledger) for entry in self.entries),
-                *self._week_writes(),
+                *before_user,
                 user_update,
                 *self._total_writes(),
                 *self.quest_ops,
                 *self.badge_ops,
                 *self.achievement_ops,
-            ]
+            ],
+            verbose=self.checked,
         )
-        self.user.points, self.user.level = points, level
+        if self.checked and result.update_results[len(before_user)].matched_count != 1:
+            raise ProgressChanged()  # the transaction is aborted: nothing of it is written
+        self._user_after(points, level)
         return {"points": points, "level": level}
+
+    def _user_after(self, points: int, level: int) -> None:
+        """The user object as stored after the change, so that it can build the next one."""
+        for name, value in self.user_set.items():
+            setattr(self.user, name, totals.stored_date(value) if name == "last_study_date" else value)
+        self.user.points, self.user.level = points, level
+        self.user.progress_version = (self.read_progress()["progress_version"] or 0) + 1
+
+
+def progress_change(
+    user: AbstractBaseUser, now: datetime.datetime, compose: Callable[[ProgressBatch], T]
+) -> T:
+    """Make one change of ``user``'s progress: ``compose(batch)`` reads what the change needs and
+    queues its writes in ``batch``; they are then written together, in one transaction.
+
+    Inside a transaction already (the caller's), everything joins it. Otherwise ``compose``
+    reads outside any transaction, starting from the progress of ``user`` as it was loaded,
+    and the transaction holds the writes alone (a bulkWrite, then the commit), which checks the
+    user's ``progress_version``: when another change came in since, nothing is written, the
+    progress is read again and ``compose`` runs again. Every change of progress writes the
+    version, so what ``compose`` read is what the write builds on. A ``compose`` that queues no
+    write (a replayed request) writes nothing. Gives up after TRANSACTION_TIME_LIMIT_SECONDS
+    with ExecutionTimeout, as a transaction does.
+    """
+    if in_transaction():
+        batch = ProgressBatch(user=user, now=now)
+        result = compose(batch)
+        if not batch.empty:
+            batch.flush()
+        return result
+
+    # Reads only, into a new batch each time: a transient failure runs them again, as
+    # with_transaction reruns a transaction.
+    @retry_idempotent(operation="progress_change")
+    def composed(progress: dict) -> tuple[ProgressBatch, T]:
+        batch = ProgressBatch(user=user, now=now, progress=progress, checked=True)
+        return batch, compose(batch)
+
+    progress = progress_at_hand(user)
+    deadline = time.monotonic() + TRANSACTION_TIME_LIMIT_SECONDS
+    while True:
+        batch, result = composed(progress)
+        if batch.empty:
+            return result
+        try:
+            run_in_transaction(batch.flush)
+            return result
+        except (ProgressChanged, IntegrityError):
+            # A duplicate key may be another change's doing (a concurrent delete of the same
+            # session, whose ledger entry came first): then that change moved the version.
+            fresh = retry_idempotent(progress_read, operation="progress_read")(user)
+            if fresh["progress_version"] == progress["progress_version"]:
+                raise
+            if time.monotonic() > deadline:
+                raise ExecutionTimeout("The user's progress kept changing; try again.", 50) from None
+            progress = fresh
 
 
 def _in_batch(
     user: AbstractBaseUser, batch: ProgressBatch | None, write, now: datetime.datetime | None = None
 ):
-    """Run ``write(batch)`` in the caller's batch, or in a transaction of its own."""
+    """Run ``write(batch)`` in the caller's batch, or as a change of its own."""
     if batch is not None:
         return write(batch)
-
-    def work():
-        own = ProgressBatch(user=user, now=now or timezone.now())
-        result = write(own)
-        own.flush()
-        return result
-
-    return run_in_transaction(work)
+    return progress_change(user, now or timezone.now(), write)
 
 
 # Services -------------------------------------------------------------------------------
@@ -659,9 +755,9 @@ def study_change_record(
     count for the totals and streaks, not for points, badges or quests. The rules read only
     what they need: the user's progress, the maintained totals of the session's week, subject
     and neighbouring streak runs (``gamification.totals``), and the rewards the periods hold
-    when a quest crosses its target. Must run inside the caller's transaction
-    (``run_in_transaction``), which also holds the session write: in ``batch``, which the caller
-    flushes after adding it (``ProgressBatch.write_first``), or, without one, flushed here.
+    when a quest crosses its target. In the caller's ``batch``, which also holds the session's
+    own write (``ProgressBatch.write_first``) and which the caller writes; without one, as a
+    change of its own (:func:`progress_change`).
     """
     return _in_batch(user, batch, lambda target: _study_change(user, change, target), now=now)
 
@@ -724,7 +820,9 @@ def study_totals_rewrite(*, user_id: ObjectId, sessions_model) -> totals.Expecte
                     for week, points in sorted(expected.week_points.items())
                 ),
                 UpdateOne(
-                    {"_id": user_id}, {"$set": user}, namespace=namespace(get_user_model()._meta.db_table)
+                    {"_id": user_id},
+                    {"$set": user, "$inc": {"progress_version": 1}},
+                    namespace=namespace(get_user_model()._meta.db_table),
                 ),
             ]
         )

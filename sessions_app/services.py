@@ -1,11 +1,12 @@
-"""Study session services: log and delete, each in one transaction with its gamification.
+"""Study session services: log and delete, each one change of progress with its gamification.
 
 Logging reads only the sessions that could overlap the new one (they start at most
 MAX_DURATION_MINUTES before it ends); the game reads its own maintained totals
-(``gamification.totals``), so no read grows with the user's history. The session, its ledger
-entries and every total are written together, as one operation, in the same transaction,
-which also writes the user document: two concurrent changes for one user conflict and one is
-retried, so the overlap rule and every award hold under concurrency.
+(``gamification.totals``), so no read grows with the user's history. The reads are made outside
+any transaction; the session, its ledger entries and every total are then written together, as
+one operation, in a transaction that also writes the user document if, and only if, no other
+change of the user's progress came in since the reads (``gamification.services.progress_change``):
+otherwise the change is composed again. So the overlap rule and every award hold under concurrency.
 """
 
 from __future__ import annotations
@@ -27,12 +28,13 @@ from gamification.services import (
     ProgressBatch,
     StudyChange,
     StudyOutcome,
+    progress_change,
     study_change_record,
     study_totals_rewrite,
 )
 from sessions_app.models import MAX_DURATION_MINUTES, StudySession
 from studymaster.dates import local_date_at
-from studymaster.db import db_datetime, model_document, mongo_call, run_in_transaction
+from studymaster.db import db_datetime, model_document, mongo_call
 from studymaster.errors import DomainError
 
 # Clients' clocks drift; an end this little ahead of ours is not "in the future".
@@ -235,7 +237,7 @@ def study_session_log(
         created_at=now,
     )
 
-    def work() -> tuple[ObjectId, StudyOutcome | None]:
+    def compose(batch: ProgressBatch) -> tuple[ObjectId, StudyOutcome | None]:
         other = _overlapping(user, session.started_at, session.ended_at)
         if other is not None:
             # A repeated request overlaps its first session, or another one: it is a replay all the same.
@@ -250,15 +252,13 @@ def study_session_log(
                 f"This study session overlaps another one ({other['subject']}, "
                 f"{other['started_at']:%Y-%m-%d %H:%M}-{other['ended_at']:%H:%M} UTC).",
             )
-        batch = ProgressBatch(user=user, now=now)
         outcome = study_change_record(user=user, change=_logged_change(session), now=now, batch=batch)
         session.points_awarded, session.minutes_unpaid = outcome.points, outcome.minutes_unpaid
         batch.write_first(COLLECTION, model_document(session))
-        batch.flush()
         return session.pk, outcome
 
     try:
-        saved_id, outcome = run_in_transaction(work)
+        saved_id, outcome = progress_change(user, now, compose)
     except IntegrityError as exc:
         # The key is taken: by a concurrent request that committed first, or by an earlier one
         # whose session this one does not overlap ("just ended" is later the second time).
@@ -310,10 +310,10 @@ def study_session_delete(*, user: User, session_id, now: datetime.datetime | Non
     now = now or timezone.now()
     oid = parse_session_id(session_id)
 
-    def work() -> StudyOutcome:
+    def compose(batch: ProgressBatch) -> StudyOutcome:
         deleted = mongo_call(
             COLLECTION,
-            "find_one_and_delete",
+            "find_one",
             {"_id": oid, "user_id": user.pk},
             # By _id alone, the owner checked on that one document: with both equalities the
             # embedded server picks no index and scans every user's sessions (2,000 of 2,000).
@@ -329,9 +329,12 @@ def study_session_delete(*, user: User, session_id, now: datetime.datetime | Non
         )
         if deleted is None:
             raise StudySessionNotFound(session_id)
-        return study_change_record(user=user, change=_deleted_change(deleted, user), now=now)
+        # Deleted by _id alone: the owner is checked above, and a change since (a concurrent
+        # delete of the same session) fails the write's version check.
+        batch.delete_first(COLLECTION, oid)
+        return study_change_record(user=user, change=_deleted_change(deleted, user), now=now, batch=batch)
 
-    return run_in_transaction(work)
+    return progress_change(user, now, compose)
 
 
 def study_totals_recompute(*, fix: bool = False, progress=None) -> TotalsCheck:

@@ -59,7 +59,7 @@ def namespace(collection: str) -> str:
     return f"{connections[DEFAULT_DB_ALIAS].database.name}.{collection}"
 
 
-def mongo_bulk_write(operations: list):
+def mongo_bulk_write(operations: list, *, verbose: bool = False):
     """Send writes to several collections as ONE operation, in order, inside the current
     transaction if there is one: MongoDB 8.0's ``bulkWrite`` command (Atlas M0 runs 8.0).
 
@@ -72,12 +72,15 @@ def mongo_bulk_write(operations: list):
     of the whole command (a write conflict in a transaction, a lost connection) is raised as
     itself: PyMongo wraps it in the exception's ``error``, where its labels are not seen, and a
     ``TransientTransactionError`` must reach ``with_transaction`` to be retried.
+    With ``verbose``, the result holds each write's own result (``update_results``...).
     """
     connection = connections[DEFAULT_DB_ALIAS]
     connection.ensure_connection()
     started = time.monotonic()
     try:
-        return connection.connection.bulk_write(operations, session=connection.session, ordered=True)
+        return connection.connection.bulk_write(
+            operations, session=connection.session, ordered=True, verbose_results=verbose
+        )
     except ClientBulkWriteException as exc:
         if isinstance(exc.error, PyMongoError):
             raise exc.error from exc
@@ -127,6 +130,11 @@ def db_date(day: datetime.date) -> datetime.datetime:
     return datetime.datetime.combine(day, datetime.time.min)
 
 
+def in_transaction() -> bool:
+    """Whether the current code runs inside :func:`run_in_transaction`."""
+    return connections[DEFAULT_DB_ALIAS].session is not None
+
+
 def run_in_transaction(work: Callable[[], T]) -> T:
     """Run ``work`` in one multi-document transaction and return its result.
 
@@ -153,7 +161,14 @@ def run_in_transaction(work: Callable[[], T]) -> T:
         finally:
             connection.session = None
 
-    with pymongo.timeout(TRANSACTION_TIME_LIMIT_SECONDS), connection.connection.start_session() as session:
+    # Not causally consistent: a retry would then start with readConcern.afterClusterTime, and a
+    # transaction whose first statement is the bulkWrite (gamification.services.progress_change)
+    # is refused by the embedded server for it ("BSON field 'bulkWrite.readConcern' is an
+    # unknown field"). One primary, and a transaction reads its own snapshot: nothing is lost.
+    with (
+        pymongo.timeout(TRANSACTION_TIME_LIMIT_SECONDS),
+        connection.connection.start_session(causal_consistency=False) as session,
+    ):
         result = session.with_transaction(callback)
     # The commit is a round trip of its own: count it like Django's atomic() does.
     log_operation("session.commit_transaction()", started=time.monotonic())

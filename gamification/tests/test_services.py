@@ -267,6 +267,35 @@ def test_points_award_on_its_own_commits_the_entry_and_the_level_up():
     assert_points_invariant(user)
 
 
+def test_a_change_composed_on_stale_progress_is_composed_again_on_what_is_stored():
+    """The user object at hand is older than the stored progress (another process changed it):
+    the write sees the version moved, writes nothing, and the change is made again on the
+    stored progress, so no level or points are computed from the stale copy."""
+    from accounts.models import User
+
+    user = make_user()
+    stale = User.objects.get(pk=user.pk)
+    services.points_award(user=user, amount=90, reason=PointsEntry.Reason.QUEST_REWARD, reference="a")
+    services.points_award(user=stale, amount=20, reason=PointsEntry.Reason.QUEST_REWARD, reference="b")
+    stored = User.objects.get(pk=user.pk)
+    assert (stored.points, stored.level, stored.progress_version) == (110, 2, 2)
+    # The object that made the change now holds what is stored, for the next one.
+    assert (stale.points, stale.level, stale.progress_version) == (110, 2, 2)
+    assert "level:2" in _achievements(user)
+    assert_points_invariant(stored)
+
+
+def test_a_change_of_progress_inside_a_transaction_reads_and_writes_in_it():
+    user = make_user()
+    run_in_transaction(
+        lambda: services.points_award(
+            user=user, amount=5, reason=PointsEntry.Reason.QUEST_REWARD, reference="c"
+        )
+    )
+    user.refresh_from_db()
+    assert (user.points, user.progress_version) == (5, 1)
+
+
 def test_points_adjust_writes_a_ledger_entry_and_keeps_the_invariant():
     user = make_user()
     entry = points_adjust(user=user, amount=150, note=" welcome bonus ", staff_username="admin")

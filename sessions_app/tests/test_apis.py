@@ -365,15 +365,16 @@ def test_query_budget_of_logging_and_deleting(django_assert_max_num_queries):
     # Warm the catalog cache and earn the early badges and level so the next log is the common case.
     for n in range(3):
         log_session(user, minutes=5, ago=datetime.timedelta(days=5, hours=n))
-    # auth 1 + throttle; in the transaction the sessions it could overlap, the user, the totals,
-    # one bulkWrite (session, ledger, week points, user, totals, quests), the commit
-    with django_assert_max_num_queries(7):
+    # auth 1 (the user, whose progress the change builds on) + throttle; the sessions it could
+    # overlap, the totals; in the transaction one bulkWrite (session, ledger, week points, user,
+    # totals, quests), the commit
+    with django_assert_max_num_queries(6):
         assert _post(client, duration_minutes=5, started_at=_ago(hours=1)).status_code == 201
     session_id = client.get(URL).json()["results"][0]["id"]
-    # auth 1 + throttle; in the transaction the session's deletion, the user, the totals, one
-    # bulkWrite, the commit; and here, as the day deleted was the latest run of one day, the run
-    # before it (one document by key), which becomes the current streak
-    with django_assert_max_num_queries(8):
+    # auth 1 + throttle; the session, the totals; and here, as the day deleted was the latest run
+    # of one day, the run before it (one document by key), which becomes the current streak; in
+    # the transaction one bulkWrite (the delete among its writes), the commit
+    with django_assert_max_num_queries(7):
         assert client.delete(f"{URL}{session_id}/").status_code == 204
 
 
@@ -383,7 +384,7 @@ def test_query_budget_does_not_grow_with_history(django_assert_max_num_queries):
     history_in_bulk(user, sessions=300, last_day=timezone.now().date() - datetime.timedelta(days=6))
     for n in range(3):
         log_session(user, minutes=5, ago=datetime.timedelta(days=5, hours=n))
-    with django_assert_max_num_queries(7):
+    with django_assert_max_num_queries(6):
         assert _post(client, duration_minutes=5, started_at=_ago(hours=1)).status_code == 201
     for url, budget in ((URL, 2), ("/api/stats/", 2), ("/api/points/", 3)):
         with django_assert_max_num_queries(budget):
