@@ -593,13 +593,10 @@ def _quests_record(
 
 
 def _totals_find(user: AbstractBaseUser, selector: dict) -> totals.Docs:
-    rows = mongo_call(
-        StudyTotal._meta.db_table,
-        "find",
-        {"user_id": user.pk, "key": selector},
-        projection={"_id": 0, "user_id": 0},
-    )
-    return {row.pop("key"): row for row in rows}
+    # No projection: the embedded server's projection of the nested month documents costs more
+    # than reading them (gamification.selectors.study_days_get); the two ids are dropped here.
+    rows = mongo_call(StudyTotal._meta.db_table, "find", {"user_id": user.pk, "key": selector})
+    return {row.pop("key"): {k: v for k, v in row.items() if k not in ("_id", "user_id")} for row in rows}
 
 
 def _totals_between(user: AbstractBaseUser, low: str, high: str) -> totals.Docs:

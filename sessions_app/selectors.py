@@ -38,7 +38,6 @@ def study_stats(*, user: User, date_from: datetime.date, date_to: datetime.date)
     """
     days = study_days_get(user=user, date_from=date_from, date_to=date_to)
     by_day, by_week = [], {}
-    subjects: dict[str, dict] = {}
     day = date_from
     while day <= date_to:
         entry = days.get(day)
@@ -46,11 +45,15 @@ def study_stats(*, user: User, date_from: datetime.date, date_to: datetime.date)
         by_day.append({"date": day.isoformat(), "minutes": minutes})
         week = iso_week_label(day)
         by_week[week] = by_week.get(week, 0) + minutes
-        for item in entry["subjects"] if entry else ():
+        day += datetime.timedelta(days=1)
+    subjects: dict[str, dict] = {}
+    for entry in days.values():
+        for item in entry["subjects"]:
             subject = subjects.setdefault(item["key"], {"minutes": 0, "spellings": Counter()})
             subject["minutes"] += item["minutes"]
-            subject["spellings"].update({text: count for text, count in item["spellings"]})
-        day += datetime.timedelta(days=1)
+            spellings = subject["spellings"]
+            for text, count in item["spellings"]:
+                spellings[text] += count
     by_subject = [
         {
             "subject": min(row["spellings"].items(), key=lambda pair: (-pair[1], pair[0]))[0],
