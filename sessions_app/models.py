@@ -40,9 +40,7 @@ class StudySession(models.Model):
     class Meta:
         db_table = "sessions_app_studysession"
         indexes = [
-            # The list's order, ties broken by id: with the id in the index the newest page is read
-            # from it in order, instead of sorting all of the user's sessions for every page.
-            models.Index(fields=["user", "-started_at", "-id"], name="session_user_started_id"),
+            models.Index(fields=["user", "-started_at"], name="session_user_started"),
             models.Index(fields=["user", "local_date"], name="session_user_local_date"),
         ]
         constraints = [

@@ -5,8 +5,7 @@ from __future__ import annotations
 import datetime
 from collections import Counter
 
-from django.db import connections
-from django_mongodb_backend.queryset import RawQuery, RawQuerySet
+from django.db.models import QuerySet
 
 from accounts.models import User
 from gamification.selectors import study_days_get
@@ -15,47 +14,11 @@ from sessions_app.services import StudySessionNotFound, parse_session_id
 from studymaster.dates import iso_week_label
 
 MAX_STATS_DAYS = 366
-LIST_INDEX = "session_user_started_id"
 
 
-class _ListQuery(RawQuery):
-    """The backend's raw aggregation, hinted to the list's index: the embedded server's planner
-    would pick the single-field index on user_id, then sort every session of the user."""
-
-    def _execute_query(self):
-        connection = connections[self.using]
-        collection = connection.get_collection(self.model._meta.db_table)
-        self.cursor = collection.aggregate(self.pipeline, session=connection.session, hint=LIST_INDEX)
-
-
-class SessionPages:
-    """The user's study sessions, newest start first, sliced in the database a page at a time.
-
-    A plain aggregation (``$match``, ``$sort``, ``$skip``, ``$limit``) read in order from the
-    index (user, -started_at, -id): the ORM's own pipeline puts an ``$addFields`` of the sort keys
-    before its ``$sort``, which then sorts every session of the user in memory for each page."""
-
-    def __init__(self, user: User):
-        self.user = user
-
-    def __getitem__(self, page: slice) -> list[StudySession]:
-        start, stop = page.start or 0, page.stop
-        if stop <= start:
-            return []  # an empty list's page: MongoDB refuses a $limit of 0
-        pipeline = [
-            {"$match": {"user_id": self.user.pk}},
-            {"$sort": {"started_at": -1, "_id": -1}},
-            {"$skip": start},
-            {"$limit": stop - start},
-        ]
-        rows = RawQuerySet(pipeline, model=StudySession)
-        rows.query = _ListQuery(pipeline, using=rows.db, model=StudySession)
-        return list(rows)
-
-
-def study_session_list(*, user: User) -> SessionPages:
-    """The user's study sessions, newest start first (index user, -started_at, -id), by page."""
-    return SessionPages(user)
+def study_session_list(*, user: User) -> QuerySet[StudySession]:
+    """The user's study sessions, newest start first (index user, -started_at)."""
+    return StudySession.objects.filter(user=user).order_by("-started_at", "-id")
 
 
 def study_session_get(*, user: User, session_id) -> StudySession:

@@ -231,23 +231,6 @@ def test_the_list_is_mine_newest_first_and_paginated():
     )
 
 
-def test_the_list_of_a_learner_without_sessions_is_empty_and_its_second_page_is_a_404():
-    client = api_client_for(make_user())
-    body = client.get(URL).json()
-    assert (body["count"], body["results"], body["next"]) == (0, [], None)
-    assert client.get(URL, {"page": 2}).status_code == 404
-
-
-def test_the_last_page_holds_the_oldest_sessions_in_order():
-    user = make_user()
-    for hours in (50, 40, 30, 20, 10):
-        log_session(user, ago=datetime.timedelta(hours=hours))
-    body = api_client_for(user).get(URL, {"page_size": 2, "page": 3}).json()
-    assert (body["count"], len(body["results"]), body["next"]) == (5, 1, None)
-    first = api_client_for(user).get(URL, {"page_size": 4}).json()["results"]
-    assert body["results"][0]["started_at"] < first[-1]["started_at"]
-
-
 def test_page_size_is_capped_at_100():
     user = make_user()
     history_in_bulk(user, sessions=105, last_day=timezone.now().date(), per_day=3)

@@ -122,7 +122,6 @@ def _costs(captured, sessions: int) -> dict[str, Reads]:
     year = {"from": (today - datetime.timedelta(days=365)).isoformat(), "to": today.isoformat()}
     costs["GET /api/stats/ (366 days)"] = _request(captured, lambda: client.get("/api/stats/", year))
     costs["GET /api/me/"] = _request(captured, lambda: client.get("/api/me/"))
-    costs["GET /api/sessions/"] = _request(captured, lambda: client.get("/api/sessions/"))
     costs["GET /api/leaderboard/?period=week"] = _request(
         captured, lambda: client.get("/api/leaderboard/", {"period": "week"})
     )
@@ -150,26 +149,6 @@ def test_what_each_hot_endpoint_reads_does_not_grow_with_history(captured):
     post = long["POST /api/sessions/"]
     assert post.commands == ["aggregate", "findAndModify", "find", "find", "bulkWrite", "commitTransaction"]
     assert post.returned <= 10 and max(post.examined) <= 10
-
-
-def test_the_newest_page_of_sessions_is_read_in_order_from_the_index(captured):
-    """The first page of the list is read in order from the index (user, -started_at, -id): no
-    sort of the user's whole history. MongoDB stops that scan at the page's end; the embedded
-    server does not stop an index scan at a limit (docs/architecture.md), so there it still
-    examines every session of the user, but no longer sorts them."""
-    commands, _ = captured
-    _costs(captured, 2000)
-    commands.clear()
-    user = get_user_model().objects.get()
-    api_client_for(user).get("/api/sessions/")
-    page = next(
-        command
-        for name, command in commands
-        if name == "aggregate" and command["aggregate"].startswith("sessions")
-    )
-    inner = {key: page[key] for key in ("aggregate", "pipeline", "cursor", "hint") if key in page}
-    plan = str(connection.database.command("explain", inner, verbosity="queryPlanner"))
-    assert "session_user_started_id" in plan and "'SORT'" not in plan, plan
 
 
 def test_a_years_stats_read_at_most_the_thirteen_months_it_spans(captured):
