@@ -415,19 +415,3 @@ def test_defect_racing_upserts_sometimes_return_no_document(local_db):
         if missing:
             break
     assert missing > 0
-
-
-@pytest.mark.django_db
-def test_a_hit_reads_its_counter_by_the_unique_index_not_a_scan():
-    """The throttles' counters live as long as their window; a hit must find its own by the
-    unique index on ``key`` (accounts 0010), however many clients count in the same window."""
-    from django.db import connection
-
-    from accounts.models import ThrottleCounter
-
-    collection = connection.database[ThrottleCounter._meta.db_table]
-    collection.insert_many([{"key": f"other:{n}", "count": 1} for n in range(50)])
-    explained = connection.database.command(
-        "explain", {"find": collection.name, "filter": {"key": "other:7"}}, verbosity="executionStats"
-    )
-    assert explained["executionStats"]["totalDocsExamined"] == 1, explained["queryPlanner"]["winningPlan"]
