@@ -305,7 +305,10 @@ class DomainActivity:
             assert api.delete(f"/api/sessions/{session_id}/").status_code == 204
         else:
             api = self.clients[n % len(self.clients)]
-            started = timezone.now() - datetime.timedelta(minutes=40 * n + 31)
+            # 40 minutes apart, going back at most 241 steps (6.7 days: within the backdating
+            # limit however long a slow run writes); 241 is prime, so a client meets its own
+            # earlier start only after 241 x 8 writes.
+            started = timezone.now() - datetime.timedelta(minutes=40 * (n % 241) + 31)
             response = api.post(
                 "/api/sessions/",
                 {
