@@ -61,9 +61,7 @@ def study_days_get(*, user: AbstractBaseUser, date_from: datetime.date, date_to:
     )
     days = {}
     for row in rows:
-        year, month = (int(part) for part in row["key"].removeprefix(totals.MONTH).split("-"))
-        for field, entry in row.get("days", {}).items():
-            day = datetime.date(year, month, int(field))
+        for day, entry in totals.month_days(row["key"], row):
             if date_from <= day <= date_to:
                 days[day] = entry
     return days

@@ -60,7 +60,7 @@ from studymaster.retry import retry_idempotent
 T = TypeVar("T")
 MAX_ADJUSTMENT = 1_000_000
 CATALOG_TTL_SECONDS = 60
-# What a change of points reads of the user document, inside its transaction.
+# What a change of points builds on, of the user document (its version included).
 PROGRESS_FIELDS = (
     "points",
     "level",
@@ -162,9 +162,8 @@ class ProgressBatch:
 
     @property
     def empty(self) -> bool:
-        return not (self.first or self.entries or self.user_set or self.totals.operations) and not (
-            self.quest_ops or self.badge_ops or self.achievement_ops
-        )
+        writes = (self.first, self.entries, self.user_set, self.totals.operations, self.quest_ops)
+        return not any((*writes, self.badge_ops, self.achievement_ops))
 
     def write_first(self, collection: str, document: dict) -> None:
         """Insert ``document`` into ``collection`` before anything else (a study session)."""

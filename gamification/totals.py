@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from gamification import rules
@@ -67,6 +67,13 @@ def _stored(day: datetime.date | None):
 # -- days ----------------------------------------------------------------------------------------
 def _day_field(day: datetime.date) -> str:
     return f"{day.day:02d}"
+
+
+def month_days(key: str, month: dict) -> Iterator[tuple[datetime.date, dict]]:
+    """(local date, totals) of each day the month document ``key`` holds."""
+    prefix = key.removeprefix(MONTH)
+    for day_field, entry in month.get("days", {}).items():
+        yield datetime.date.fromisoformat(f"{prefix}-{day_field}"), entry
 
 
 def day_entry(docs: Docs, day: datetime.date) -> dict | None:
@@ -408,11 +415,7 @@ def expected_totals(sessions: Iterable[SessionFacts], ledger: Iterable[LedgerFac
         total_minutes += session.minutes
         session_count += 1
     documents: Docs = {key: months[key] for key in sorted(months) if months[key]}
-    study_days = sorted(
-        datetime.date.fromisoformat(f"{key.removeprefix(MONTH)}-{day}")
-        for key, month in documents.items()
-        for day in month["days"]
-    )
+    study_days = sorted(day for key, month in documents.items() for day, _ in month_days(key, month))
     runs = _runs(study_days)
     summary = Summary(subjects=len(subjects))
     for index, (start, end) in enumerate(runs):

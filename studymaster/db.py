@@ -145,7 +145,7 @@ def run_in_transaction(work: Callable[[], T]) -> T:
     Retries stop after TRANSACTION_TIME_LIMIT_SECONDS with ExecutionTimeout (code 50).
     """
     connection = connections[DEFAULT_DB_ALIAS]
-    if connection.session is not None:
+    if in_transaction():
         return work()
     connection.ensure_connection()
 
