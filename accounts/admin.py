@@ -21,6 +21,8 @@ from django.utils.html import format_html
 from accounts.models import User
 from accounts.services import email_normalize, username_check_available
 from gamification.selectors import current_streak_get
+from gamification.services import leaderboard_listing_set
+from gamification.totals import LISTING_FIELDS
 
 PROGRESS_FIELDS = (
     "points",
@@ -119,6 +121,11 @@ class UserAdmin(DjangoUserAdmin):
             user.session_count,
             pluralize(user.session_count),
         )
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change and set(LISTING_FIELDS) & set(form.changed_data):  # the weekly board's copy
+            leaderboard_listing_set(user_id=obj.pk)
 
     def _may_view_study_sessions(self, request) -> bool:
         return request.user.has_perm(STUDY_SESSION_VIEW_PERMISSION)

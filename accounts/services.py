@@ -34,6 +34,7 @@ from rest_framework_simplejwt.utils import get_md5_hash_password
 
 from accounts.models import RevokedToken, RevokedTokenFamily, User
 from accounts.usernames import username_fields
+from gamification.services import leaderboard_listing_set
 from studymaster.db import db_datetime, run_in_transaction
 from studymaster.retry import retry_idempotent
 
@@ -274,8 +275,11 @@ def user_profile_update(*, user: User, changes: dict, current_password: str | No
         stored = User.objects.filter(pk=user.pk).values_list("time_zone_changed_at", flat=True).first()
         if stored is not None and stored != now:  # not a retry of our own write: a racing change won
             raise ValidationError({"time_zone": _time_zone_too_soon(stored)})
+    listing_changed = changes.get("leaderboard_opt_out", user.leaderboard_opt_out) != user.leaderboard_opt_out
     for field, value in changes.items():
         setattr(user, field, value)
+    if listing_changed:
+        leaderboard_listing_set(user_id=user.pk)
     return user
 
 

@@ -338,7 +338,9 @@ def totals_check(
 ) -> TotalsCheck:
     """Every user's maintained totals in ``db`` (a PyMongo database) against what their study
     sessions and ledger say (:func:`gamification.totals.expected_totals`): one pass over each
-    collection, sorted by user, so memory holds one user's documents at a time.
+    collection, sorted by user, so memory holds one user's documents at a time. Each week's
+    points must also list the user as the user document says (``totals.listing``: "week
+    listing").
 
     ``repair(user_id)`` is called for each user that differs; ``progress(users)`` now and then.
     """
@@ -347,7 +349,7 @@ def totals_check(
     user_fields = ("points", "level", "current_streak", "longest_streak", "total_minutes", "session_count")
     users = (
         db[users_model._meta.db_table]
-        .find({}, dict.fromkeys((*user_fields, "last_study_date"), 1))
+        .find({}, dict.fromkeys((*user_fields, "last_study_date", *totals.LISTING_FIELDS), 1))
         .sort("_id", 1)
     )
     by_user = {
@@ -378,10 +380,12 @@ def totals_check(
             row["key"]: {k: v for k, v in row.items() if k not in ("user_id", "key")}
             for row in by_user["totals"].of(user["_id"])
         }
-        weeks = {
-            totals.stored_date(row["week_start"]): row["points"] for row in by_user["weeks"].of(user["_id"])
-        }
+        week_rows = by_user["weeks"].of(user["_id"])
+        weeks = {totals.stored_date(row["week_start"]): row["points"] for row in week_rows}
         kinds = totals.differences(expected, documents, weeks, user)
+        listed = totals.listing(user)
+        if any({name: row.get(name) for name in listed} != listed for row in week_rows):
+            kinds.append("week listing")
         check.users += 1
         if kinds:
             check.drifted.update(kinds)

@@ -238,21 +238,29 @@ class StudyTotal(models.Model):
 
 class WeekPoints(models.Model):
     """A user's net points for the study of one ISO week (Monday 00:00 UTC, by ``studied_at``):
-    the sum of those ledger entries, kept with every entry, for the weekly leaderboard."""
+    the sum of those ledger entries, kept with every entry, for the weekly leaderboard.
+
+    It also holds what the board shows and filters on, copied from the user (``listing``), so
+    that the board reads one collection: the username, and whether the user is listed (active,
+    not opted out). Every change of study writes them; a change of those user fields rewrites
+    them on all of the user's weeks (``services.leaderboard_listing_set``)."""
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="week_points", db_index=False
     )
     week_start = models.DateField()  # the Monday, in UTC
     points = models.IntegerField(default=0)
+    username = models.CharField(max_length=150, default="")
+    listed = models.BooleanField(default=True)
 
     class Meta:
         db_table = "gamification_weekpoints"
         verbose_name_plural = "week points"
-        # The weekly board (equality on the week, then by points), a user's weeks (the upsert of
-        # each change, recompute_totals); uniqueness in another key order (see StudyTotal).
+        # The weekly board (equality on the week and on being listed, then by points and name),
+        # a user's weeks (the upsert of each change, recompute_totals); uniqueness in another key
+        # order (see StudyTotal).
         indexes = [
-            models.Index(fields=["week_start", "-points"], name="weekpoints_ranking"),
+            models.Index(fields=["week_start", "listed", "-points", "username"], name="weekpoints_board"),
             models.Index(fields=["user", "week_start"], name="weekpoints_user_week"),
         ]
         constraints = [models.UniqueConstraint(fields=["week_start", "user"], name="weekpoints_unique_week")]

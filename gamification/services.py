@@ -28,7 +28,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError
 from django.utils import timezone
-from pymongo import DeleteMany, DeleteOne, InsertOne, ReplaceOne, UpdateOne
+from pymongo import DeleteMany, DeleteOne, InsertOne, ReplaceOne, UpdateMany, UpdateOne
 from pymongo.errors import ExecutionTimeout
 
 from gamification import catalog, invariants, rules, totals
@@ -115,19 +115,27 @@ def progress_read(user: AbstractBaseUser) -> dict:
     """The user's progress fields as stored (one read; inside a transaction, as it sees them):
     the user object at hand may be older, and a change of points must build on what is stored."""
     users = get_user_model()._meta.db_table
-    found = mongo_call(users, "find_one", {"_id": user.pk}, projection=dict.fromkeys(PROGRESS_FIELDS, 1))
+    found = mongo_call(
+        users,
+        "find_one",
+        {"_id": user.pk},
+        projection=dict.fromkeys((*PROGRESS_FIELDS, *totals.LISTING_FIELDS), 1),
+    )
     if found is None:
         raise GamificationError("This user does not exist any more.")
     progress = {name: found.get(name, 0) for name in PROGRESS_FIELDS}
     progress["last_study_date"] = totals.stored_date(found.get("last_study_date"))
     # A user stored before the version existed has none: its write then matches a missing field.
     progress["progress_version"] = found.get("progress_version")
+    progress["listing"] = totals.listing(found)
     return progress
 
 
 def progress_at_hand(user: AbstractBaseUser) -> dict:
     """The progress fields of the user object as it was loaded (by authentication, say), no read."""
-    return {name: getattr(user, name) for name in PROGRESS_FIELDS}
+    progress = {name: getattr(user, name) for name in PROGRESS_FIELDS}
+    progress["listing"] = totals.listing({name: getattr(user, name) for name in totals.LISTING_FIELDS})
+    return progress
 
 
 @dataclass
@@ -207,10 +215,11 @@ class ProgressBatch:
         for entry in self.entries:
             weeks[totals.week_start(entry.studied_at)] += entry.amount
         collection = namespace(WeekPoints._meta.db_table)
+        listed = self.read_progress()["listing"]
         return [
             UpdateOne(
                 {"user_id": self.user.pk, "week_start": db_date(week)},
-                {"$inc": {"points": points}},
+                {"$inc": {"points": points}, "$set": listed},
                 upsert=True,
                 namespace=collection,
             )
@@ -761,6 +770,34 @@ def study_change_record(
 # Repairs ------------------------------------------------------------------------------------
 
 
+def leaderboard_listing_set(*, user_id: ObjectId) -> None:
+    """Copy the user's listing (``totals.LISTING_FIELDS``, as stored) onto all their
+    ``WeekPoints`` after one of those fields changed (a profile change, the admin): one
+    transaction, which also moves the user's progress_version, so that a change of study
+    composed meanwhile from the old fields is composed again (progress_change) and cannot
+    write them back."""
+    users = get_user_model()._meta.db_table
+
+    def work() -> None:
+        owner = mongo_call(
+            users, "find_one", {"_id": user_id}, projection=dict.fromkeys(totals.LISTING_FIELDS, 1)
+        )
+        if owner is None:
+            return
+        mongo_bulk_write(
+            [
+                UpdateMany(
+                    {"user_id": user_id},
+                    {"$set": totals.listing(owner)},
+                    namespace=namespace(WeekPoints._meta.db_table),
+                ),
+                UpdateOne({"_id": user_id}, {"$inc": {"progress_version": 1}}, namespace=namespace(users)),
+            ]
+        )
+
+    run_in_transaction(work)
+
+
 def study_totals_rewrite(*, user_id: ObjectId, sessions_model) -> totals.Expected:
     """Rebuild one user's maintained totals, week points and progress fields from their study
     sessions (of ``sessions_model``: this app does not import sessions_app) and their ledger, in
@@ -786,6 +823,13 @@ def study_totals_rewrite(*, user_id: ObjectId, sessions_model) -> totals.Expecte
             [invariants.session_facts(row, columns) for row in sessions],
             [invariants.ledger_facts(row) for row in ledger],
         )
+        owner = mongo_call(
+            get_user_model()._meta.db_table,
+            "find_one",
+            {"_id": user_id},
+            projection=dict.fromkeys(totals.LISTING_FIELDS, 1),
+        )
+        listed = totals.listing(owner) if owner is not None else {}
         study_totals, weeks = namespace(StudyTotal._meta.db_table), namespace(WeekPoints._meta.db_table)
         user = dict(
             expected.user,
@@ -810,6 +854,7 @@ def study_totals_rewrite(*, user_id: ObjectId, sessions_model) -> totals.Expecte
                             "user_id": user_id,
                             "week_start": db_date(week),
                             "points": points,
+                            **listed,
                         },
                         namespace=weeks,
                     )

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from gamification import rules
@@ -384,6 +384,17 @@ class LedgerFacts:
 
 
 STUDY_REASONS = ("study_session", "study_session_deleted")  # the entries that pay minutes
+# What the weekly board shows of a user and filters on: each WeekPoints keeps a copy (``listing``).
+LISTING_FIELDS = ("username", "is_active", "leaderboard_opt_out")
+
+
+def listing(user: Mapping) -> dict:
+    """The fields of ``WeekPoints`` copied from the user document ``user`` (its LISTING_FIELDS):
+    the username, and whether the weekly board lists the user (active, not opted out)."""
+    return {
+        "username": user["username"],
+        "listed": bool(user.get("is_active", True)) and not user.get("leaderboard_opt_out", False),
+    }
 
 
 @dataclass(frozen=True)

@@ -130,6 +130,32 @@ def test_progress_fields_cannot_be_changed_from_the_user_form(learner):
     assert (learner.points, learner.level) == (0, 1)
 
 
+def test_deactivating_or_renaming_a_user_in_the_admin_shows_on_the_weekly_board(learner, midweek_clock):
+    from gamification.selectors import leaderboard_list
+
+    log_session(learner, minutes=30, ago=datetime.timedelta(hours=2))
+    client = _admin_client(user_create(is_staff=True, is_superuser=True))
+
+    def change(**fields):
+        form = client.get(f"/admin/accounts/user/{learner.pk}/change/").context["adminform"].form
+        data = {
+            name: form[name].value() for name in form.fields if name not in ("groups", "user_permissions")
+        }
+        data.update(date_joined_0="2026-01-01", date_joined_1="00:00:00", **fields)
+        data = {key: value for key, value in data.items() if value is not None and value is not False}
+        response = client.post(f"/admin/accounts/user/{learner.pk}/change/", data)
+        assert response.status_code == 302, response.context["adminform"].form.errors
+
+    def board():
+        return [row["username"] for row in leaderboard_list(period="week")]
+
+    assert board() == ["ada-learner"]
+    change(username="ada-renamed")
+    assert board() == ["ada-renamed"]
+    change(is_active=False)
+    assert board() == []
+
+
 def test_the_changelist_filters_and_searches(learner):
     client = _admin_client(user_create(is_staff=True, is_superuser=True))
     user_create(username="grace", leaderboard_opt_out=True)

@@ -72,7 +72,7 @@ def test_profile_read_costs_1(ada, django_assert_max_num_queries):
     assert response.status_code == 200
 
 
-def test_profile_update_costs_3_or_5_with_an_email(ada, django_assert_max_num_queries):
+def test_profile_update_costs_3_or_5_with_an_email_or_6_with_an_opt_out(ada, django_assert_max_num_queries):
     client, _ = client_for(ada)
     with django_assert_max_num_queries(3):  # authentication, profile throttle, update
         assert client.patch("/api/me/", {"display_name": "Ada"}, format="json").status_code == 200
@@ -82,6 +82,10 @@ def test_profile_update_costs_3_or_5_with_an_email(ada, django_assert_max_num_qu
             "/api/me/", {"email": "ada@lovelace.org", "current_password": PASSWORD}, format="json"
         )
         assert response.status_code == 200
+    # authentication, profile throttle, update; then the weekly board's copy: the user, one
+    # bulkWrite, the commit (however many weeks the user has points in)
+    with django_assert_max_num_queries(6):
+        assert client.patch("/api/me/", {"leaderboard_opt_out": True}, format="json").status_code == 200
 
 
 def test_schema_and_docs_cost_nothing(django_assert_max_num_queries):

@@ -8,7 +8,8 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from gamification.models import PointsEntry
+from accounts.services import user_profile_update
+from gamification.models import PointsEntry, WeekPoints
 from gamification.services import points_award
 from gamification.tests.factories import api_client_for, make_user, record_study
 
@@ -71,6 +72,26 @@ def test_leaderboard_ranks_highest_first_and_respects_the_opt_out():
         assert rows == [(1, "bob"), (2, "ada"), (3, "cy")], period
     page = api_client_for(ada).get("/api/leaderboard/", {"period": "all", "page": 2, "page_size": 2}).json()
     assert page["count"] == 3 and [(r["rank"], r["username"]) for r in page["results"]] == [(3, "cy")]
+
+
+def test_weekly_leaderboard_follows_an_opt_out_as_soon_as_it_is_made():
+    ada, bob = make_user(username="ada"), make_user(username="bob")
+    for user, minutes in ((ada, 20), (bob, 45)):
+        record_study(user, minutes=minutes, ago=datetime.timedelta(days=1, minutes=minutes + 5))
+        record_study(user, minutes=minutes, ago=datetime.timedelta(minutes=minutes + 5))
+    client = api_client_for(ada)
+
+    def board() -> list[str]:
+        return [row["username"] for row in client.get("/api/leaderboard/?period=week").json()["results"]]
+
+    assert board() == ["bob", "ada"]
+    user_profile_update(user=bob, changes={"leaderboard_opt_out": True})
+    assert board() == ["ada"]  # every one of bob's weeks, this one included
+    assert set(WeekPoints.objects.filter(user=bob).values_list("listed", flat=True)) == {False}
+    record_study(bob, minutes=5, ago=datetime.timedelta(minutes=2))  # a new week row stays unlisted
+    assert board() == ["ada"]
+    user_profile_update(user=bob, changes={"leaderboard_opt_out": False})
+    assert board() == ["bob", "ada"]
 
 
 def test_weekly_leaderboard_counts_only_this_iso_weeks_ledger():

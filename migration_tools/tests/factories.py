@@ -160,7 +160,13 @@ def populate_domain(db, *, users: int = 3) -> list[ObjectId]:
         )
         db["gamification_weekpoints"].insert_many(
             [
-                {"user_id": user_id, "week_start": db_date(week), "points": points}
+                {
+                    "user_id": user_id,
+                    "week_start": db_date(week),
+                    "points": points,
+                    "username": f"u{n}",
+                    "listed": True,
+                }
                 for week, points in expected.week_points.items()
             ]
         )

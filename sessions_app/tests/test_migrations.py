@@ -100,3 +100,24 @@ def test_the_totals_of_existing_history_are_filled_in():
     assert totals_check(connection.database, sessions_model=StudySession).off == []
     users[0].refresh_from_db()
     assert (users[0].current_streak, users[0].longest_streak, users[0].session_count) == (1, 2, 3)
+
+
+def test_existing_week_points_get_their_users_listing():
+    from gamification.models import WeekPoints
+    from sessions_app.tests.factories import log_session
+
+    shown, hidden, gone = make_user(), make_user(leaderboard_opt_out=True), make_user()
+    for user in (shown, hidden, gone):
+        log_session(user, minutes=30, ago=datetime.timedelta(hours=2))
+    type(gone).objects.filter(pk=gone.pk).update(is_active=False)
+    # As the code before the listing left them: the week points alone.
+    connection.database[WeekPoints._meta.db_table].update_many({}, {"$unset": {"username": 1, "listed": 1}})
+
+    _run("gamification.migrations.0007_week_points_listing", "copy_listing")
+
+    rows = {row.user_id: (row.username, row.listed) for row in WeekPoints.objects.all()}
+    assert rows == {
+        shown.pk: (shown.username, True),
+        hidden.pk: (hidden.username, False),
+        gone.pk: (gone.username, False),
+    }

@@ -146,6 +146,8 @@ def test_what_each_hot_endpoint_reads_does_not_grow_with_history(captured):
     # Logging: the user (authentication), the throttle's count, the overlapping sessions, the
     # totals (outside any transaction: the user as authentication read it is what the change
     # builds on, and the write checks its version); one write; the commit.
+    # The weekly board: the user (authentication), then the week's listed rows, in one read.
+    assert long["GET /api/leaderboard/?period=week"].commands == ["aggregate", "find"]
     post = long["POST /api/sessions/"]
     assert post.commands == ["aggregate", "findAndModify", "find", "find", "bulkWrite", "commitTransaction"]
     assert post.returned <= 10 and max(post.examined) <= 10

@@ -160,6 +160,18 @@ def test_recompute_totals_reports_drift_exits_1_and_fix_repairs_it():
     assert user.session_count == 3
 
 
+def test_recompute_totals_finds_and_repairs_a_week_row_that_lists_its_user_wrongly():
+    user = make_user()
+    _log(user, _day(0))
+    type(user).objects.filter(pk=user.pk).update(leaderboard_opt_out=True)  # as if the copy failed
+    with pytest.raises(CommandError):
+        call_command("recompute_totals", stdout=(out := StringIO()))
+    assert "(week listing 1; first: " in out.getvalue()
+    call_command("recompute_totals", "--fix", stdout=StringIO())
+    assert not _drift()
+    assert list(WeekPoints.objects.filter(user=user).values_list("listed", flat=True)) == [False]
+
+
 def test_recompute_totals_says_how_far_it_is_on_long_work(monkeypatch):
     from gamification import invariants
 
