@@ -207,6 +207,9 @@ class StudyTotal(models.Model):
 
     - ``month:YYYY-MM``: ``days``, by two-digit day of month (local dates, each session's own
       zone): ``{minutes, sessions, subjects: [{key, minutes, spellings: [[subject, sessions]]}]}``;
+    - ``monthsum:YYYY-MM``: the month's summary, derived from its ``month:`` document alone
+      (``totals.month_sum``): ``minutes`` by two-digit day, and the month's ``subjects`` merged,
+      in the same form; a read of whole months (the stats) takes it instead of the month;
     - ``subject:<subject key>``: ``sessions``, ``minutes`` over all time (gone at 0 sessions);
     - ``run:YYYY-MM-DD``: a streak run (consecutive study days) starting that day: ``end``,
       ``prev_end`` (the previous run's last day, or null);

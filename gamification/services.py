@@ -602,7 +602,7 @@ def _quests_record(
 
 def _totals_find(user: AbstractBaseUser, selector: dict) -> totals.Docs:
     # No projection: the embedded server's projection of the nested month documents costs more
-    # than reading them (gamification.selectors.study_days_get); the two ids are dropped here.
+    # than reading them (gamification.selectors.study_range_get); the two ids are dropped here.
     rows = mongo_call(StudyTotal._meta.db_table, "find", {"user_id": user.pk, "key": selector})
     return {row.pop("key"): {k: v for k, v in row.items() if k not in ("_id", "user_id")} for row in rows}
 
@@ -624,7 +624,7 @@ def _badge_metrics(*, sessions: int, summary: Summary, longest_streak: int) -> d
 
 def _day_change(user, change: StudyChange, docs: totals.Docs, batch: ProgressBatch) -> tuple[dict, dict, int]:
     """The day's totals before and after, and the minutes it pays (or takes back) within the
-    daily cap, paid through the ledger; the month's document is queued."""
+    daily cap, paid through the ledger; the month's document and its summary are queued."""
     day, cap = change.local_date, settings.STUDY_DAILY_CAP_MINUTES
     stored = totals.day_entry(docs, day)
     entry = totals.day_changed(
@@ -647,8 +647,10 @@ def _day_change(user, change: StudyChange, docs: totals.Docs, batch: ProgressBat
     month = totals.month_with(docs.get(totals.month_key(day)), day, entry)
     if month:
         batch.totals.put(totals.month_key(day), month)
+        batch.totals.put(totals.month_sum_key(day), totals.month_sum(month))
     else:
         batch.totals.delete(totals.month_key(day))
+        batch.totals.delete(totals.month_sum_key(day))
     return before, after, paid
 
 

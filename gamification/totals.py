@@ -24,7 +24,14 @@ from dataclasses import dataclass, field
 from gamification import rules
 from studymaster.db import db_date
 
-MONTH, SUBJECT, RUN, RUN_END, SUMMARY = "month:", "subject:", "run:", "runend:", "summary"
+MONTH, MONTH_SUM, SUBJECT, RUN, RUN_END, SUMMARY = (
+    "month:",
+    "monthsum:",
+    "subject:",
+    "run:",
+    "runend:",
+    "summary",
+)
 ONE_DAY = datetime.timedelta(days=1)
 
 Days = dict[datetime.date, tuple[int, int]]  # local date -> (minutes, sessions)
@@ -33,6 +40,10 @@ Docs = dict[str, dict]  # key -> the stored fields (without _id, user_id and key
 
 def month_key(day: datetime.date) -> str:
     return f"{MONTH}{day:%Y-%m}"
+
+
+def month_sum_key(day: datetime.date) -> str:
+    return f"{MONTH_SUM}{day:%Y-%m}"
 
 
 def subject_key_of(subject_key: str) -> str:
@@ -128,6 +139,79 @@ def month_with(month: dict | None, day: datetime.date, entry: dict | None) -> di
     else:
         days[_day_field(day)] = entry
     return {"days": {name: days[name] for name in sorted(days)}} if days else None
+
+
+def month_sum(month: dict | None) -> dict | None:
+    """The month's summary document, derived from its month document alone: ``minutes`` by
+    two-digit day, and the month's ``subjects`` merged (same form as a day's). A read of a
+    whole month takes it instead of the month document: a tenth of the BSON for the server to
+    decode and send (docs/gamification.md#study-totals)."""
+    if not month or not month.get("days"):
+        return None
+    subjects: dict[str, dict] = {}
+    for entry in month["days"].values():
+        for item in entry["subjects"]:
+            merged = subjects.setdefault(item["key"], {"minutes": 0, "spellings": Counter()})
+            merged["minutes"] += item["minutes"]
+            for text, count in item["spellings"]:
+                merged["spellings"][text] += count
+    return {
+        "minutes": {name: entry["minutes"] for name, entry in month["days"].items()},
+        "subjects": [
+            {
+                "key": key,
+                "minutes": subjects[key]["minutes"],
+                "spellings": [
+                    [text, subjects[key]["spellings"][text]] for text in sorted(subjects[key]["spellings"])
+                ],
+            }
+            for key in sorted(subjects)
+        ],
+    }
+
+
+def month_reads(
+    date_from: datetime.date, date_to: datetime.date, *, last_study_date: datetime.date | None
+) -> list[str]:
+    """The keys a read of the study days ``date_from``..``date_to`` needs: each month the range
+    covers whole by its summary, the others (partly covered) by their month document. A month
+    counts as covered to its end when no study day comes after ``date_to`` (``last_study_date``
+    is not later), so the range up to today reads the current month's summary too."""
+    keys = []
+    first = date_from.replace(day=1)
+    while first <= date_to:
+        following = (first + datetime.timedelta(days=31)).replace(day=1)
+        whole_end = following - ONE_DAY <= date_to or (
+            last_study_date is not None and last_study_date <= date_to
+        )
+        keys.append(month_sum_key(first) if first >= date_from and whole_end else month_key(first))
+        first = following
+    return keys
+
+
+def range_totals(
+    rows: Iterable[dict], date_from: datetime.date, date_to: datetime.date
+) -> tuple[dict[datetime.date, int], list[dict]]:
+    """Minutes by study day and the subject items (``{key, minutes, spellings}``, a key may come
+    more than once) of ``date_from``..``date_to``, from the documents of :func:`month_reads`."""
+    minutes, subjects = {}, []
+    for row in rows:
+        whole = row["key"].startswith(MONTH_SUM)
+        prefix = row["key"].removeprefix(MONTH_SUM if whole else MONTH)
+        year, month = int(prefix[:4]), int(prefix[5:7])
+        if whole:
+            for name, value in row.get("minutes", {}).items():
+                day = datetime.date(year, month, int(name))
+                if date_from <= day <= date_to:
+                    minutes[day] = value
+            subjects.extend(row.get("subjects", []))
+            continue
+        for name, entry in row.get("days", {}).items():
+            day = datetime.date(year, month, int(name))
+            if date_from <= day <= date_to:
+                minutes[day] = entry["minutes"]
+                subjects.extend(entry["subjects"])
+    return minutes, subjects
 
 
 # -- the summary ---------------------------------------------------------------------------------
@@ -427,6 +511,8 @@ def expected_totals(sessions: Iterable[SessionFacts], ledger: Iterable[LedgerFac
         session_count += 1
     documents: Docs = {key: months[key] for key in sorted(months) if months[key]}
     study_days = sorted(day for key, month in documents.items() for day, _ in month_days(key, month))
+    for key in list(documents):
+        documents[MONTH_SUM + key.removeprefix(MONTH)] = month_sum(documents[key])
     runs = _runs(study_days)
     summary = Summary(subjects=len(subjects))
     for index, (start, end) in enumerate(runs):
@@ -472,7 +558,7 @@ def _runs(days: list[datetime.date]) -> list[tuple[datetime.date, datetime.date]
 
 def differences(expected: Expected, documents: Docs, week_points: dict, user: dict) -> list[str]:
     """What of a user's stored totals differs from ``expected``: the kinds of documents
-    (``month``, ``subject``, ``run``, ``runend``, ``summary``), ``week points``, and the user
+    (``month``, ``monthsum``, ``subject``, ``run``, ``runend``, ``summary``), ``week points``, and the user
     document's fields by name. ``documents`` and ``user`` are as read (dates as datetimes)."""
     kinds = set()
     for key in set(expected.documents) | set(documents):

@@ -121,3 +121,25 @@ def test_existing_week_points_get_their_users_listing():
         hidden.pk: (hidden.username, False),
         gone.pk: (gone.username, False),
     }
+
+
+def test_existing_month_documents_get_their_summaries():
+    from gamification.invariants import totals_check
+    from gamification.models import StudyTotal
+    from sessions_app.models import StudySession
+    from sessions_app.tests.factories import log_session
+
+    user = make_user()
+    for days_ago in (6, 3, 2):
+        log_session(user, minutes=25, ago=datetime.timedelta(days=days_ago))
+    # As the code before the summaries left them: the month documents alone.
+    StudyTotal.objects.filter(key__startswith="monthsum:").delete()
+    assert totals_check(connection.database, sessions_model=StudySession).drifted == {"monthsum": 1}
+
+    _run("gamification.migrations.0008_month_summaries", "add_month_summaries")
+
+    assert totals_check(connection.database, sessions_model=StudySession).off == []
+    assert (
+        StudyTotal.objects.filter(key__startswith="monthsum:").count()
+        == StudyTotal.objects.filter(key__startswith="month:").count()
+    )

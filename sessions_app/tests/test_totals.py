@@ -181,3 +181,60 @@ def test_recompute_totals_says_how_far_it_is_on_long_work(monkeypatch):
     err = StringIO()
     call_command("recompute_totals", stdout=StringIO(), stderr=err)
     assert err.getvalue() == "recompute_totals: 2 users checked...\nrecompute_totals: 4 users checked...\n"
+
+
+def test_month_reads_take_the_summary_of_each_month_a_range_covers_whole():
+    from gamification.totals import month_reads
+
+    day = datetime.date
+    assert month_reads(day(2026, 1, 15), day(2026, 4, 30), last_study_date=day(2026, 5, 2)) == [
+        "month:2026-01",
+        "monthsum:2026-02",
+        "monthsum:2026-03",
+        "monthsum:2026-04",
+    ]
+    # The range ends mid-month: that month whole only when no study day comes after the range.
+    assert month_reads(day(2026, 2, 1), day(2026, 3, 10), last_study_date=day(2026, 3, 11)) == [
+        "monthsum:2026-02",
+        "month:2026-03",
+    ]
+    assert month_reads(day(2026, 2, 1), day(2026, 3, 10), last_study_date=day(2026, 3, 10)) == [
+        "monthsum:2026-02",
+        "monthsum:2026-03",
+    ]
+    assert month_reads(day(2026, 3, 2), day(2026, 3, 3), last_study_date=None) == ["month:2026-03"]
+
+
+def test_stats_from_the_month_summaries_equal_the_sessions_for_any_range():
+    from collections import Counter
+
+    from sessions_app.selectors import study_stats
+    from sessions_app.tests.factories import history_in_bulk
+
+    user = make_user()
+    history_in_bulk(user, sessions=160, last_day=datetime.date(2026, 6, 20), per_day=2, day_off_every=4)
+    user.refresh_from_db()
+    sessions = list(StudySession.objects.filter(user=user))
+    ranges = [
+        (datetime.date(2026, 1, 1), datetime.date(2026, 6, 20)),  # to the last study day
+        (datetime.date(2026, 2, 10), datetime.date(2026, 5, 31)),  # starts mid-month
+        (datetime.date(2026, 3, 1), datetime.date(2026, 6, 12)),  # study days follow in June
+        (datetime.date(2026, 4, 1), datetime.date(2026, 4, 30)),  # one whole month
+        (datetime.date(2026, 5, 5), datetime.date(2026, 5, 6)),
+    ]
+    for first, last in ranges:
+        inside = [session for session in sessions if first <= session.local_date <= last]
+        minutes = Counter()
+        for session in inside:
+            minutes[session.local_date] += session.duration_minutes
+        subjects = Counter()
+        for session in inside:
+            subjects[session.subject] += session.duration_minutes
+        stats = study_stats(user=user, date_from=first, date_to=last)
+        assert {row["date"]: row["minutes"] for row in stats["by_day"] if row["minutes"]} == {
+            day.isoformat(): total for day, total in minutes.items()
+        }, (first, last)
+        assert {row["subject"]: row["minutes"] for row in stats["by_subject"]} == dict(subjects), (
+            first,
+            last,
+        )
