@@ -91,12 +91,19 @@ def run_distance(
     label: str, *, source: EmbeddedMongo, target: EmbeddedMongo, source_uri: str, target_uri: str,
     db: str, work: Path, env: dict, tools: Path, repeat: int, modes: tuple[str, ...],
 ) -> dict:  # fmt: skip
-    """Every measurement at one distance; ``*_uri`` reach the servers (maybe through a proxy)."""
+    """Every measurement at one distance; ``*_uri`` reach the servers (maybe through a proxy).
+
+    Every import, ours, the peer's and the floor's, runs into a fresh target server (stopped,
+    its storage removed, started again on the same port, so a proxy in front still reaches
+    it): a target that has held and dropped earlier copies stalls in WiredTiger for tens of
+    seconds at random, for both tools alike (docs/performance.md), which one run cannot tell
+    from the tool. Verify reads our copy of the first mode, imported untimed at the end."""
     rows: dict = {}
 
-    def drop(name: str) -> None:
-        with target.client() as client:
-            client.drop_database(name)
+    def fresh() -> None:
+        target.stop()
+        shutil.rmtree(target.storage, ignore_errors=True)
+        target.start()
 
     def timed(key: tuple[str, str, str], command: list[str], before=None) -> None:
         runs = []
@@ -106,6 +113,8 @@ def run_distance(
             runs.append(measure(command, env))
         rows.setdefault(key[0], {}).setdefault(key[1], {})[key[2]] = best_of(runs)
 
+    copy = f"ours_{label}_{modes[0]}"
+    kept = None  # our dump of the first mode, which verify's copy is imported from
     for mode in modes:
         suffix = ".archive" if mode == "archive" else ""
         ours, theirs = work / f"{label}-ours-{mode}{suffix}", work / f"{label}-theirs-{mode}{suffix}"
@@ -121,21 +130,24 @@ def run_distance(
             lambda p=theirs: _remove(p),
         )
         command = _ours("import", mode, uri=target_uri, db=db, path=ours, other_db=ours_db)
-        timed(("import", mode, "ours"), command, lambda name=ours_db: drop(name))
+        timed(("import", mode, "ours"), command, fresh)
         command = _peer(tools, "import", mode, uri=target_uri, db=db, path=theirs, other_db=theirs_db)
-        timed(("import", mode, "peer"), command, lambda name=theirs_db: drop(name))
-        # Only the copy verify reads stays: a target that fills up with copies slows down as it goes.
-        drop(theirs_db)
-        if mode != modes[0]:
-            drop(ours_db)
-        for path in (ours, theirs):
-            _remove(path)
+        timed(("import", mode, "peer"), command, fresh)
+        _remove(theirs)
+        if mode == modes[0]:
+            kept = (mode, ours)
+        else:
+            _remove(ours)
     # The floors, and verify: our copy (the first mode's) against the source, local as in a migration.
-    floor_dump, floor_db, copy = work / f"{label}-floor", f"floor_{label}", f"ours_{label}_{modes[0]}"
+    floor_dump, floor_db = work / f"{label}-floor", f"floor_{label}"
     floor = {"source": source_uri, "target": target_uri, "db": db, "other_db": floor_db, "path": floor_dump}
     timed(("export", "floor", "floor"), _floor("export", **floor), lambda: _remove(floor_dump))
-    timed(("import", "floor", "floor"), _floor("import", **floor), lambda: drop(floor_db))
-    drop(floor_db)
+    timed(("import", "floor", "floor"), _floor("import", **floor), fresh)
+    _remove(floor_dump)
+    fresh()
+    mode, path = kept
+    measure(_ours("import", mode, uri=target_uri, db=db, path=path, other_db=copy), env)
+    _remove(path)
     timed(
         ("verify", "floor", "floor"), _floor("verify", **{**floor, "source": source.uri(), "other_db": copy})
     )
@@ -144,7 +156,7 @@ def run_distance(
         "--target-uri", target_uri, "--target-db", copy,
     ]  # fmt: skip
     timed(("verify", "live", "ours"), verify)
-    drop(copy)
+    fresh()
     return rows
 
 
