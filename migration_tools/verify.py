@@ -53,7 +53,6 @@ from migration_tools.dump import (
     tools_collections_in,
 )
 from migration_tools.progress import Progress
-from migration_tools.reading import READ_BATCH_DOCUMENTS, prefetched
 from migration_tools.restore import index_spec, option_differences, same_index
 from migration_tools.runs import (
     Audit,
@@ -67,6 +66,7 @@ from migration_tools.runs import (
 )
 from sessions_app.models import StudySession
 from studymaster.mongo import redact
+from studymaster.reading import READ_BATCH_DOCUMENTS, prefetched
 from studymaster.tools_collections import is_data_collection, is_tools_collection
 
 SHOWN_IDS = 5

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from migration_tools.reading import prefetched
+from studymaster.reading import prefetched
 
 
 def test_items_come_in_order_and_the_source_runs_in_another_thread():
