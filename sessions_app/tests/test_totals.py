@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import random
+import threading
 from io import StringIO
 
 import pytest
@@ -181,3 +182,12 @@ def test_recompute_totals_says_how_far_it_is_on_long_work(monkeypatch):
     err = StringIO()
     call_command("recompute_totals", stdout=StringIO(), stderr=err)
     assert err.getvalue() == "recompute_totals: 2 users checked...\nrecompute_totals: 4 users checked...\n"
+
+
+def test_totals_check_ends_before_the_next_user_once_stopped():
+    for _ in range(2):
+        _log(make_user(), START)
+    stop = threading.Event()
+    assert totals_check(connection.database, sessions_model=StudySession).users == 2
+    stop.set()
+    assert totals_check(connection.database, sessions_model=StudySession, stop=stop).users == 0
