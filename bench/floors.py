@@ -11,7 +11,7 @@ peak RSS are measured exactly like a command's:
 - verify: a raw scan of both sides.
 
 Every cursor and every insert batch is bounded like the commands' (cursor batches of
-``migration_tools.reading.READ_BATCH_DOCUMENTS``; inserts of 8 MB and 5,000 documents), so a
+``studymaster.reading.READ_BATCH_DOCUMENTS``; inserts of 8 MB and 5,000 documents), so a
 floor streams: its peak RSS does not grow with the data. It reads one batch after the other, with
 no read-ahead: that is ours to add.
 """
@@ -27,7 +27,7 @@ from bson.codec_options import CodecOptions
 from bson.raw_bson import RawBSONDocument
 from pymongo import MongoClient
 
-from migration_tools.reading import READ_BATCH_DOCUMENTS
+from studymaster.reading import READ_BATCH_DOCUMENTS
 
 RAW = CodecOptions(document_class=RawBSONDocument)
 BATCH_BYTES = 8 * 1024 * 1024

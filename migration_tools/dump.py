@@ -50,7 +50,6 @@ from migration_tools.bsonfiles import (
 )
 from migration_tools.options import reordering_warning
 from migration_tools.progress import Progress, human_bytes
-from migration_tools.reading import READ_BATCH_DOCUMENTS, prefetched
 from migration_tools.runs import (
     Audit,
     application_audit_location,
@@ -64,6 +63,7 @@ from migration_tools.runs import (
 from sessions_app.models import StudySession
 from studymaster.commands import NO_SPACE_ERRNOS
 from studymaster.mongo import redact
+from studymaster.reading import READ_BATCH_DOCUMENTS, prefetched
 from studymaster.tools_collections import TOOLS_COLLECTION_PREFIX, is_data_collection, is_tools_collection
 
 TOOL_NAME = "studymaster-migration"

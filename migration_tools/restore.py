@@ -55,10 +55,10 @@ from migration_tools.dump import (
 )
 from migration_tools.options import comparable_option, same_options
 from migration_tools.progress import Progress
-from migration_tools.reading import prefetched
 from migration_tools.runs import Audit, cannot_run, named_target, paced_client, refuse, same_database, where
 from migration_tools.snapshots import Snapshot, SnapshotRefused, settle_snapshot
 from studymaster.mongo import redact
+from studymaster.reading import prefetched
 from studymaster.tools_collections import is_data_collection
 
 BATCH_BYTES = 8 * 1024 * 1024

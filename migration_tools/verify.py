@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -53,7 +55,6 @@ from migration_tools.dump import (
     tools_collections_in,
 )
 from migration_tools.progress import Progress
-from migration_tools.reading import READ_BATCH_DOCUMENTS, prefetched
 from migration_tools.restore import index_spec, option_differences, same_index
 from migration_tools.runs import (
     Audit,
@@ -67,6 +68,7 @@ from migration_tools.runs import (
 )
 from sessions_app.models import StudySession
 from studymaster.mongo import redact
+from studymaster.reading import READ_BATCH_DOCUMENTS, prefetched
 from studymaster.tools_collections import is_data_collection, is_tools_collection
 
 SHOWN_IDS = 5
@@ -241,6 +243,26 @@ def verify(
         excluded=sorted(set(source.left_out) | set(target.left_out)),
     )
     now = now or datetime.now(UTC)
+    # The target's own invariants read only the target: they run beside the comparison, whose
+    # reads wait on both servers, instead of after it. Leaving early stops them at the next user.
+    stop = threading.Event()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="verify-invariants") as pool:
+        on_target = pool.submit(target_invariants, target, stop=stop)
+        try:
+            _compare_collections(source, target, report, now=now, progress=progress)
+        except BaseException:
+            stop.set()
+            raise
+        report.collections += view_differences(source.view_options(), target.view_options())
+        progress.done()
+        diffs = {diff.name: diff for diff in report.collections}
+        report.invariants = on_target.result() + copy_invariants(source, target, diffs)
+    report.seconds = round(time.monotonic() - started, 3)
+    return report
+
+
+def _compare_collections(source, target: LiveSide, report: VerifyReport, *, now, progress: Progress) -> None:
+    """Each collection of either side: options, indexes, then the documents (a CollectionDiff each)."""
     for name in sorted(source.names() | target.names()):
         diff = CollectionDiff(name=name)
         report.collections.append(diff)
@@ -264,11 +286,6 @@ def verify(
             now=now,
             progress=progress,
         )
-    report.collections += view_differences(source.view_options(), target.view_options())
-    progress.done()
-    report.invariants = check_invariants(source, target, {diff.name: diff for diff in report.collections})
-    report.seconds = round(time.monotonic() - started, 3)
-    return report
 
 
 def view_differences(source: dict[str, dict], target: dict[str, dict]) -> list[CollectionDiff]:
@@ -402,11 +419,34 @@ def _shown(spec: dict) -> str:
 
 
 # -- domain invariants --------------------------------------------------------------------------
-def check_invariants(
+def target_invariants(target: LiveSide, *, stop: threading.Event | None = None) -> list[InvariantResult]:
+    """The application's promises that the target alone must keep (gamification.invariants): points
+    equal the ledger, the maintained totals equal the history; skipped when the collections are
+    absent. ``stop`` set ends the totals' check before its next user (its result is then partial)."""
+    names = target.names()
+    users, ledger = users_collection(), ledger_collection()
+    if {users, ledger} <= names:
+        check = ledger_check(target.db)
+        wrong = check.off_ledger
+        ledger_result = InvariantResult(
+            "points equal the ledger",
+            "failed" if wrong else "ok",
+            f"{len(wrong)} of {check.users} users differ (first: {', '.join(wrong[:SHOWN_IDS])})"
+            if wrong
+            else f"{check.users} users",
+        )
+    else:
+        ledger_result = InvariantResult(
+            "points equal the ledger", "skipped", f"{users} or {ledger} is not in the target"
+        )
+    return [ledger_result, _totals_invariant(target, names, stop=stop)]
+
+
+def copy_invariants(
     source, target: LiveSide, diffs: dict[str, CollectionDiff] | None = None
 ) -> list[InvariantResult]:
-    """The application's promises (gamification.invariants), checked on the target; skipped when
-    the collections are absent.
+    """The same documents per user on both sides, per per-user model; skipped when a collection is
+    not on both sides.
 
     A per-user count needs no query when ``diffs`` shows the collection holds the very same
     documents on both sides, byte for byte: the counts cannot differ then.
@@ -414,24 +454,6 @@ def check_invariants(
     diffs = diffs or {}
     results = []
     names = target.names()
-    users, ledger = users_collection(), ledger_collection()
-    if {users, ledger} <= names:
-        check = ledger_check(target.db)
-        wrong = check.off_ledger
-        results.append(
-            InvariantResult(
-                "points equal the ledger",
-                "failed" if wrong else "ok",
-                f"{len(wrong)} of {check.users} users differ (first: {', '.join(wrong[:SHOWN_IDS])})"
-                if wrong
-                else f"{check.users} users",
-            )
-        )
-    else:
-        results.append(
-            InvariantResult("points equal the ledger", "skipped", f"{users} or {ledger} is not in the target")
-        )
-    results.append(_totals_invariant(target, names))
     for model in PER_USER_MODELS:
         name = model._meta.db_table
         label = f"{name} per user"
@@ -458,7 +480,7 @@ def check_invariants(
     return results
 
 
-def _totals_invariant(target: LiveSide, names: set[str]) -> InvariantResult:
+def _totals_invariant(target: LiveSide, names: set[str], *, stop: threading.Event | None) -> InvariantResult:
     """The maintained totals (study totals, week points, progress) against the target's own
     sessions and ledger: a dump taken before they existed fails here until
     ``manage.py recompute_totals --fix`` has run on the target."""
@@ -467,7 +489,7 @@ def _totals_invariant(target: LiveSide, names: set[str]) -> InvariantResult:
     if not needed <= names:
         return InvariantResult(name, "skipped", f"{', '.join(sorted(needed - names))} not in the target")
     try:
-        check = totals_check(target.db, sessions_model=StudySession)
+        check = totals_check(target.db, sessions_model=StudySession, stop=stop)
     except (KeyError, TypeError, AttributeError) as exc:  # a document without a field the rules need
         return InvariantResult(name, "failed", f"a document lacks a field the totals need: {exc}")
     if check.off:

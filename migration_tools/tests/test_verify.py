@@ -1,11 +1,13 @@
 """verify finds each kind of tampering, and checks the domain invariants."""
 
 import datetime
+import threading
 
 import bson
 import pytest
 from bson import SON, Int64
 
+from migration_tools import verify as verify_module
 from migration_tools.dump import load_dump
 from migration_tools.runs import AUDIT_COLLECTION
 from migration_tools.tests.conftest import compare
@@ -244,3 +246,37 @@ def test_dump_in_natural_order_is_sorted_before_the_merge(local_db, atlas_db, ex
     atlas_db.db["items"].delete_one({"_id": 7})
     report = verify(load_dump(out), atlas_db.db, source_label="d", target_label="t", source_db=local_db.name)
     assert report.collections[0].missing_ids == ["7"]
+
+
+def test_a_failed_comparison_stops_the_target_invariants_running_beside_it(
+    local_db, atlas_db, migrate, monkeypatch
+):
+    populate_domain(local_db.db)
+    migrate(local_db, atlas_db)
+    stopped = []
+
+    def totals_check(db, *, sessions_model, stop):
+        stopped.append(stop.wait(10))
+        raise AssertionError("its result must not be used")
+
+    def merge(*args, **kwargs):
+        raise verify_module.VerifyError("unsorted")
+
+    monkeypatch.setattr(verify_module, "totals_check", totals_check)
+    monkeypatch.setattr(verify_module, "_merge", merge)
+    with pytest.raises(verify_module.VerifyError, match="unsorted"):
+        compare(local_db, atlas_db)
+    assert stopped == [True]
+    assert not [thread for thread in threading.enumerate() if thread.name.startswith("verify-invariants")]
+
+
+def test_an_error_reading_the_target_invariants_is_raised_by_verify(local_db, atlas_db, migrate, monkeypatch):
+    populate_domain(local_db.db)
+    migrate(local_db, atlas_db)
+
+    def ledger_check(db):
+        raise ConnectionError("target gone")
+
+    monkeypatch.setattr(verify_module, "ledger_check", ledger_check)
+    with pytest.raises(ConnectionError, match="target gone"):
+        compare(local_db, atlas_db)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import random
+import threading
 from io import StringIO
 
 import pytest
@@ -238,3 +239,12 @@ def test_stats_from_the_month_summaries_equal_the_sessions_for_any_range():
             first,
             last,
         )
+
+
+def test_totals_check_ends_before_the_next_user_once_stopped():
+    for _ in range(2):
+        _log(make_user(), START)
+    stop = threading.Event()
+    assert totals_check(connection.database, sessions_model=StudySession).users == 2
+    stop.set()
+    assert totals_check(connection.database, sessions_model=StudySession, stop=stop).users == 0

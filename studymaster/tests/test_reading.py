@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from migration_tools.reading import prefetched
+from studymaster.reading import documents_read_ahead, prefetched
 
 
 def test_items_come_in_order_and_the_source_runs_in_another_thread():
@@ -50,3 +50,14 @@ def test_it_reads_at_most_depth_ahead_and_stops_when_the_reader_stops():
     assert len(produced) <= 1 + 2 + 1  # the one read, the queue, the one waiting to be queued
     reader.close()
     assert closed.wait(2) and len(produced) < 10
+
+
+def test_documents_read_ahead_decodes_every_batch_in_order_and_stops_its_thread(local_db):
+    collection = local_db.db["items"]
+    collection.insert_many([{"_id": n, "n": n} for n in range(25)])
+    documents = documents_read_ahead(collection, {"n": {"$gte": 5}}, sort=[("_id", -1)], batch_size=4)
+    assert [document["n"] for document in documents] == list(range(24, 4, -1))
+    reader = documents_read_ahead(collection, sort=[("_id", 1)], batch_size=4)
+    assert next(reader) == {"_id": 0, "n": 0}
+    reader.close()
+    assert not [thread for thread in threading.enumerate() if thread.name == "prefetch"]
