@@ -270,6 +270,9 @@ class TotalsCheck:
     users: int = 0  # how many users were checked
     drifted: Counter = field(default_factory=Counter)  # what differs -> how many users
     off: list[str] = field(default_factory=list)  # str(_id) of the users with any difference
+    off_ledger: list[str] = field(
+        default_factory=list
+    )  # str(_id) of those whose points differ from their ledger
     repaired: int = 0
 
     def summary(self) -> str:
@@ -397,6 +400,8 @@ def _totals_of(users, by_user: dict[str, _ByUser], columns, *, repair, progress,
         if kinds:
             check.drifted.update(kinds)
             check.off.append(str(user["_id"]))
+            if "points" in kinds:
+                check.off_ledger.append(str(user["_id"]))
             if repair is not None:
                 repair(user["_id"])
                 check.repaired += 1

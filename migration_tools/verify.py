@@ -26,6 +26,7 @@ from bson.json_util import RELAXED_JSON_OPTIONS
 from django.conf import settings
 
 from gamification.invariants import (
+    TotalsCheck,
     count_differences,
     ledger_check,
     ledger_collection,
@@ -422,24 +423,27 @@ def _shown(spec: dict) -> str:
 def target_invariants(target: LiveSide, *, stop: threading.Event | None = None) -> list[InvariantResult]:
     """The application's promises that the target alone must keep (gamification.invariants): points
     equal the ledger, the maintained totals equal the history; skipped when the collections are
-    absent. ``stop`` set ends the totals' check before its next user (its result is then partial)."""
+    absent. ``stop`` set ends the totals' check before its next user (its result is then partial).
+
+    The totals' pass already sums each user's ledger beside their points, so the first promise
+    is read off it; it has a query of its own (``ledger_check``) only when that pass cannot run."""
     names = target.names()
     users, ledger = users_collection(), ledger_collection()
-    if {users, ledger} <= names:
+    totals_result, check = _totals_invariant(target, names, stop=stop)
+    label = "points equal the ledger"
+    if not {users, ledger} <= names:
+        return [InvariantResult(label, "skipped", f"{users} or {ledger} is not in the target"), totals_result]
+    if check is None:
         check = ledger_check(target.db)
-        wrong = check.off_ledger
-        ledger_result = InvariantResult(
-            "points equal the ledger",
-            "failed" if wrong else "ok",
-            f"{len(wrong)} of {check.users} users differ (first: {', '.join(wrong[:SHOWN_IDS])})"
-            if wrong
-            else f"{check.users} users",
-        )
-    else:
-        ledger_result = InvariantResult(
-            "points equal the ledger", "skipped", f"{users} or {ledger} is not in the target"
-        )
-    return [ledger_result, _totals_invariant(target, names, stop=stop)]
+    wrong = check.off_ledger
+    ledger_result = InvariantResult(
+        label,
+        "failed" if wrong else "ok",
+        f"{len(wrong)} of {check.users} users differ (first: {', '.join(wrong[:SHOWN_IDS])})"
+        if wrong
+        else f"{check.users} users",
+    )
+    return [ledger_result, totals_result]
 
 
 def copy_invariants(
@@ -480,21 +484,27 @@ def copy_invariants(
     return results
 
 
-def _totals_invariant(target: LiveSide, names: set[str], *, stop: threading.Event | None) -> InvariantResult:
+def _totals_invariant(
+    target: LiveSide, names: set[str], *, stop: threading.Event | None
+) -> tuple[InvariantResult, TotalsCheck | None]:
     """The maintained totals (study totals, week points, progress) against the target's own
-    sessions and ledger: a dump taken before they existed fails here until
-    ``manage.py recompute_totals --fix`` has run on the target."""
+    sessions and ledger, and the check they came from (None when it could not run): a dump taken
+    before they existed fails here until ``manage.py recompute_totals --fix`` has run on the target."""
     name = "maintained totals equal the history"
     needed = {users_collection(), ledger_collection(), StudySession._meta.db_table}
     if not needed <= names:
-        return InvariantResult(name, "skipped", f"{', '.join(sorted(needed - names))} not in the target")
+        return InvariantResult(
+            name, "skipped", f"{', '.join(sorted(needed - names))} not in the target"
+        ), None
     try:
         check = totals_check(target.db, sessions_model=StudySession, stop=stop)
     except (KeyError, TypeError, AttributeError) as exc:  # a document without a field the rules need
-        return InvariantResult(name, "failed", f"a document lacks a field the totals need: {exc}")
+        return InvariantResult(name, "failed", f"a document lacks a field the totals need: {exc}"), None
     if check.off:
-        return InvariantResult(name, "failed", f"{check.summary()}: run manage.py recompute_totals --fix")
-    return InvariantResult(name, "ok", check.summary())
+        return InvariantResult(
+            name, "failed", f"{check.summary()}: run manage.py recompute_totals --fix"
+        ), check
+    return InvariantResult(name, "ok", check.summary()), check
 
 
 # -- the report for people ----------------------------------------------------------------------

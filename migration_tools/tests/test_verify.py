@@ -274,9 +274,30 @@ def test_an_error_reading_the_target_invariants_is_raised_by_verify(local_db, at
     populate_domain(local_db.db)
     migrate(local_db, atlas_db)
 
-    def ledger_check(db):
+    def totals_check(db, *, sessions_model, stop):
         raise ConnectionError("target gone")
 
-    monkeypatch.setattr(verify_module, "ledger_check", ledger_check)
+    monkeypatch.setattr(verify_module, "totals_check", totals_check)
     with pytest.raises(ConnectionError, match="target gone"):
         compare(local_db, atlas_db)
+
+
+def test_points_are_checked_against_the_ledger_on_their_own_when_the_totals_cannot_be(
+    local_db, atlas_db, migrate
+):
+    user_ids = populate_domain(local_db.db)
+    migrate(local_db, atlas_db)
+    # A session without a field the totals need: the totals fail, the ledger is still read.
+    atlas_db.db["sessions_app_studysession"].update_many({}, {"$unset": {"duration_minutes": ""}})
+    statuses = {i.name: i for i in compare(local_db, atlas_db).invariants}
+    assert statuses["maintained totals equal the history"].status == "failed"
+    assert statuses["points equal the ledger"] == verify_module.InvariantResult(
+        "points equal the ledger", "ok", "3 users"
+    )
+    # No sessions at all: the totals are skipped, and the ledger still catches wrong points.
+    atlas_db.db["sessions_app_studysession"].drop()
+    atlas_db.db["accounts_user"].update_one({"_id": user_ids[0]}, {"$inc": {"points": 5}})
+    statuses = {i.name: i for i in compare(local_db, atlas_db).invariants}
+    assert statuses["maintained totals equal the history"].status == "skipped"
+    ledger = statuses["points equal the ledger"]
+    assert (ledger.status, ledger.detail) == ("failed", f"1 of 3 users differ (first: {user_ids[0]})")
