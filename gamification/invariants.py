@@ -270,9 +270,7 @@ class TotalsCheck:
     users: int = 0  # how many users were checked
     drifted: Counter = field(default_factory=Counter)  # what differs -> how many users
     off: list[str] = field(default_factory=list)  # str(_id) of the users with any difference
-    off_ledger: list[str] = field(
-        default_factory=list
-    )  # str(_id) of those whose points differ from their ledger
+    off_ledger: list[str] = field(default_factory=list)  # of ``off``, those whose points are not the ledger's
     repaired: int = 0
 
     def summary(self) -> str:
