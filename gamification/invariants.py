@@ -22,8 +22,9 @@ this app does not import the apps above it.
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -336,6 +337,13 @@ class _ByUser:
         return []
 
 
+def totals_collections(sessions_model: type[Model]) -> tuple[str, ...]:
+    """The collections :func:`totals_check` reads, each in full: users, sessions, ledger, study
+    totals, week points."""
+    models = (get_user_model(), sessions_model, PointsEntry, StudyTotal, WeekPoints)
+    return tuple(model._meta.db_table for model in models)
+
+
 def totals_check(
     db,
     *,
@@ -343,6 +351,7 @@ def totals_check(
     repair: Callable[[ObjectId], None] | None = None,
     progress: Callable[[int], None] | None = None,
     stop: threading.Event | None = None,
+    on_batch: Callable[[str, bytes], None] | None = None,
 ) -> TotalsCheck:
     """Every user's maintained totals in ``db`` (a PyMongo database) against what their study
     sessions and ledger say (:func:`gamification.totals.expected_totals`): one pass over each
@@ -353,16 +362,23 @@ def totals_check(
     ``repair(user_id)`` is called for each user that differs; ``progress(users)`` now and then.
     ``stop`` set ends the check before the next user: what it returns then covers the users so far.
     Each collection is read in batches, the next fetched in a thread while this one is checked.
+    ``on_batch(collection name, raw batch)`` sees every batch of the collections read
+    (:func:`totals_collections`), each read to its end, documents past the last user included.
     """
     columns = session_columns(sessions_model)
     ledger_user = user_column(PointsEntry)
+    readers = []
     with contextlib.ExitStack() as cursors:
 
         def read(model: type[Model], sort: list) -> Iterator[dict]:
             # Whole documents: on the embedded server a projection costs more than the fields it
             # leaves out (1.7 times the server time for the sessions, twice as much for the totals).
             collection = db[model._meta.db_table]
-            reader = documents_read_ahead(collection, sort=sort, batch_size=TOTALS_BATCH_DOCUMENTS)
+            seen = None if on_batch is None else functools.partial(on_batch, collection.name)
+            reader = documents_read_ahead(
+                collection, sort=sort, batch_size=TOTALS_BATCH_DOCUMENTS, on_batch=seen
+            )
+            readers.append(reader)
             return cursors.enter_context(contextlib.closing(reader))
 
         users = read(get_user_model(), [("_id", 1)])
@@ -372,7 +388,11 @@ def totals_check(
             "totals": _ByUser(read(StudyTotal, [("user_id", 1), ("key", 1)]), "user_id"),
             "weeks": _ByUser(read(WeekPoints, [("user_id", 1)]), "user_id"),
         }
-        return _totals_of(users, by_user, columns, repair=repair, progress=progress, stop=stop)
+        check = _totals_of(users, by_user, columns, repair=repair, progress=progress, stop=stop)
+        if on_batch is not None and not (stop is not None and stop.is_set()):
+            for reader in readers:  # what no user reached: orphans, and documents without a user
+                deque(reader, maxlen=0)
+        return check
 
 
 def _totals_of(users, by_user: dict[str, _ByUser], columns, *, repair, progress, stop) -> TotalsCheck:

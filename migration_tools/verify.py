@@ -3,7 +3,9 @@
 Both sides are read sorted by ``_id`` and merged, one document at a time, so memory does
 not grow with a collection and nothing needs ``dbHash`` (which Atlas M0 lacks). Two
 documents are the same only when their raw BSON bytes are: types (int32 against Int64),
-field order and values all count. On top of the documents it compares indexes and
+field order and values all count. The collections the target's totals check reads in full
+anyway are first compared by an order-independent hash of their documents, and merged only
+when it differs. On top of the documents it compares indexes and
 collection options, and checks the application's invariants on the target.
 """
 
@@ -32,12 +34,14 @@ from gamification.invariants import (
     ledger_collection,
     raw_counts_by_user,
     totals_check,
+    totals_collections,
     user_column,
     users_collection,
 )
 from migration_tools.archive import dump_label, dump_source
 from migration_tools.bsonfiles import (
     DECODE,
+    ContentHash,
     DamagedDumpError,
     document_id,
     id_order_key,
@@ -172,6 +176,14 @@ class LiveSide:
         for batch in prefetched(batches):
             yield from split_documents(batch)
 
+    def digest(self, name: str, progress: Progress) -> ContentHash:
+        """The order-independent hash of every document, read in natural order (no sort to pay for)."""
+        digest = ContentHash()
+        for batch in prefetched(self.db[name].find_raw_batches({}, batch_size=READ_BATCH_DOCUMENTS)):
+            digest.add_batch(batch)
+            progress.update(name, digest.count, digest.bytes)
+        return digest
+
     def count_by_user(self, model, user_ids: list | None = None) -> Counter:
         """Documents per user (``str`` of the user's ``_id``) of a per-user model's collection,
         of the users ``user_ids`` only when given."""
@@ -206,6 +218,14 @@ class DumpSide:
 
     def documents(self, name: str) -> Iterator[bytes]:
         return sorted_documents(self.files[name])
+
+    def digest(self, name: str, progress: Progress) -> ContentHash:
+        """The order-independent hash of every document, in file order (never sorted)."""
+        digest = ContentHash()
+        for raw in self.files[name].documents():
+            digest.add(raw)
+            progress.update(name, digest.count, digest.bytes)
+        return digest
 
     def count_by_user(self, model) -> Counter:
         """Documents per user (``str`` of the user's ``_id``) of a per-user model's collection."""
@@ -246,24 +266,50 @@ def verify(
     now = now or datetime.now(UTC)
     # The target's own invariants read only the target: they run beside the comparison, whose
     # reads wait on both servers, instead of after it. Leaving early stops them at the next user.
+    # The collections they read in full anyway are hashed as they go by; such a collection is
+    # read in _id order only when its hash differs from the source's (see _digested).
+    digested = _digested(source, target)
+    target_digests = {name: ContentHash() for name in digested}
     stop = threading.Event()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="verify-invariants") as pool:
-        on_target = pool.submit(target_invariants, target, stop=stop)
+        on_target = pool.submit(target_invariants, target, stop=stop, digests=target_digests)
         try:
-            _compare_collections(source, target, report, now=now, progress=progress)
+            source_digests = _compare_collections(
+                source, target, report, digested=digested, now=now, progress=progress
+            )
+            invariants = on_target.result()
+            _compare_digested(
+                source, target, report, source_digests, target_digests, now=now, progress=progress
+            )
         except BaseException:
             stop.set()
             raise
-        report.collections += view_differences(source.view_options(), target.view_options())
-        progress.done()
-        diffs = {diff.name: diff for diff in report.collections}
-        report.invariants = on_target.result() + copy_invariants(source, target, diffs)
+    report.collections += view_differences(source.view_options(), target.view_options())
+    progress.done()
+    diffs = {diff.name: diff for diff in report.collections}
+    report.invariants = invariants + copy_invariants(source, target, diffs)
     report.seconds = round(time.monotonic() - started, 3)
     return report
 
 
-def _compare_collections(source, target: LiveSide, report: VerifyReport, *, now, progress: Progress) -> None:
-    """Each collection of either side: options, indexes, then the documents (a CollectionDiff each)."""
+def _digested(source, target: LiveSide) -> set[str]:
+    """The collections on both sides that the target's totals check reads in full (when it runs).
+
+    Their documents are compared by count and ``ContentHash`` (the sum of each document's SHA-256):
+    equal, the two sides hold the same documents byte for byte, bar a SHA-256 collision; different,
+    the collection is merged in _id order like any other, to name what differs."""
+    needed = {users_collection(), ledger_collection(), StudySession._meta.db_table}
+    if not needed <= target.names():
+        return set()
+    return set(totals_collections(StudySession)) & source.names() & target.names()
+
+
+def _compare_collections(
+    source, target: LiveSide, report: VerifyReport, *, digested: set[str], now, progress: Progress
+) -> dict[str, ContentHash]:
+    """Each collection of either side: options, indexes, then the documents (a CollectionDiff
+    each); of a ``digested`` collection only the source's hash, which this returns by name."""
+    digests = {}
     for name in sorted(source.names() | target.names()):
         diff = CollectionDiff(name=name)
         report.collections.append(diff)
@@ -275,18 +321,44 @@ def _compare_collections(source, target: LiveSide, report: VerifyReport, *, now,
         if in_source and in_target:
             diff.option_differences = option_differences(source.options(name), target.options(name))
             diff.index_differences = index_differences(source.indexes(name), target.indexes(name))
-        # Either side's TTL indexes: the source's may expire what the target still holds, and back.
-        ttl = ttl_fields(
-            (source.indexes(name) if in_source else []) + (target.indexes(name) if in_target else [])
-        )
-        _merge(
-            source.documents(name) if in_source else iter(()),
-            target.documents(name) if in_target else iter(()),
-            diff,
-            ttl=ttl,
-            now=now,
-            progress=progress,
-        )
+        if name in digested:
+            digests[name] = source.digest(name, progress)
+        else:
+            _merge_sides(source, target, diff, now=now, progress=progress)
+    return digests
+
+
+def _compare_digested(
+    source, target: LiveSide, report: VerifyReport, source_digests, target_digests, *, now, progress
+) -> None:
+    """Each digested collection: the same count and hash on both sides, or merged in _id order.
+    A hash the target's pass did not finish (it is then missing) counts as different."""
+    for diff in report.collections:
+        if diff.name not in source_digests:
+            continue
+        ours, theirs = source_digests[diff.name], target_digests.get(diff.name)
+        if theirs is not None and (ours.count, ours.hexdigest()) == (theirs.count, theirs.hexdigest()):
+            diff.source_documents = diff.target_documents = ours.count
+        else:
+            _merge_sides(source, target, diff, now=now, progress=progress)
+
+
+def _merge_sides(source, target: LiveSide, diff: CollectionDiff, *, now, progress: Progress) -> None:
+    """The documents of ``diff``'s collection, both sides read in _id order and merged."""
+    name = diff.name
+    in_source, in_target = name in source.names(), name in target.names()
+    # Either side's TTL indexes: the source's may expire what the target still holds, and back.
+    ttl = ttl_fields(
+        (source.indexes(name) if in_source else []) + (target.indexes(name) if in_target else [])
+    )
+    _merge(
+        source.documents(name) if in_source else iter(()),
+        target.documents(name) if in_target else iter(()),
+        diff,
+        ttl=ttl,
+        now=now,
+        progress=progress,
+    )
 
 
 def view_differences(source: dict[str, dict], target: dict[str, dict]) -> list[CollectionDiff]:
@@ -420,16 +492,21 @@ def _shown(spec: dict) -> str:
 
 
 # -- domain invariants --------------------------------------------------------------------------
-def target_invariants(target: LiveSide, *, stop: threading.Event | None = None) -> list[InvariantResult]:
+def target_invariants(
+    target: LiveSide, *, stop: threading.Event | None = None, digests: dict[str, ContentHash] | None = None
+) -> list[InvariantResult]:
     """The application's promises that the target alone must keep (gamification.invariants): points
     equal the ledger, the maintained totals equal the history; skipped when the collections are
     absent. ``stop`` set ends the totals' check before its next user (its result is then partial).
 
     The totals' pass already sums each user's ledger beside their points, so the first promise
-    is read off it; it has a query of its own (``ledger_check``) only when that pass cannot run."""
+    is read off it; it has a query of its own (``ledger_check``) only when that pass cannot run.
+
+    ``digests`` (ContentHash by collection name) get every document of their collection as that
+    pass reads it; when it does not read them all (skipped, failed, stopped) they are removed."""
     names = target.names()
     users, ledger = users_collection(), ledger_collection()
-    totals_result, check = _totals_invariant(target, names, stop=stop)
+    totals_result, check = _totals_invariant(target, names, stop=stop, digests=digests or {})
     label = "points equal the ledger"
     if not {users, ledger} <= names:
         return [InvariantResult(label, "skipped", f"{users} or {ledger} is not in the target"), totals_result]
@@ -485,7 +562,7 @@ def copy_invariants(
 
 
 def _totals_invariant(
-    target: LiveSide, names: set[str], *, stop: threading.Event | None
+    target: LiveSide, names: set[str], *, stop: threading.Event | None, digests: dict[str, ContentHash]
 ) -> tuple[InvariantResult, TotalsCheck | None]:
     """The maintained totals (study totals, week points, progress) against the target's own
     sessions and ledger, and the check they came from (None when it could not run): a dump taken
@@ -493,13 +570,25 @@ def _totals_invariant(
     name = "maintained totals equal the history"
     needed = {users_collection(), ledger_collection(), StudySession._meta.db_table}
     if not needed <= names:
+        digests.clear()
         return InvariantResult(
             name, "skipped", f"{', '.join(sorted(needed - names))} not in the target"
         ), None
+
+    def seen(collection: str, batch: bytes) -> None:
+        if collection in digests:
+            digests[collection].add_batch(batch)
+
     try:
-        check = totals_check(target.db, sessions_model=StudySession, stop=stop)
+        check = totals_check(
+            target.db, sessions_model=StudySession, stop=stop, on_batch=seen if digests else None
+        )
     except (KeyError, TypeError, AttributeError) as exc:  # a document without a field the rules need
+        digests.clear()
         return InvariantResult(name, "failed", f"a document lacks a field the totals need: {exc}"), None
+    finally:
+        if stop is not None and stop.is_set():
+            digests.clear()
     if check.off:
         return InvariantResult(
             name, "failed", f"{check.summary()}: run manage.py recompute_totals --fix"

@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
 import bson
@@ -88,13 +88,23 @@ def prefetched(source: Iterable[T], *, depth: int = 1) -> Iterator[T]:
         thread.join()
 
 
-def documents_read_ahead(collection, filter: dict | None = None, *, sort, batch_size: int) -> Iterator[dict]:
+def documents_read_ahead(
+    collection,
+    filter: dict | None = None,
+    *,
+    sort,
+    batch_size: int,
+    on_batch: Callable[[bytes], None] | None = None,
+) -> Iterator[dict]:
     """The documents of a find on ``collection`` (a PyMongo collection), decoded with its codec
     options, each batch of ``batch_size`` fetched in a thread while the caller uses the one before.
+    ``on_batch(raw)`` sees each batch as the server sent it (BSON documents back to back) first.
 
     Closing the generator stops the thread; PyMongo errors are raised here.
     """
     batches = collection.find_raw_batches(filter or {}, sort=sort, batch_size=batch_size)
     with contextlib.closing(prefetched(batches)) as ahead:
         for batch in ahead:
+            if on_batch is not None:
+                on_batch(batch)
             yield from bson.decode_all(batch, collection.codec_options)

@@ -7,6 +7,7 @@ import bson
 import pytest
 from bson import SON, Int64
 
+from gamification import invariants
 from migration_tools import verify as verify_module
 from migration_tools.dump import load_dump
 from migration_tools.runs import AUDIT_COLLECTION
@@ -255,7 +256,7 @@ def test_a_failed_comparison_stops_the_target_invariants_running_beside_it(
     migrate(local_db, atlas_db)
     stopped = []
 
-    def totals_check(db, *, sessions_model, stop):
+    def totals_check(db, *, sessions_model, stop, on_batch):
         stopped.append(stop.wait(10))
         raise AssertionError("its result must not be used")
 
@@ -274,7 +275,7 @@ def test_an_error_reading_the_target_invariants_is_raised_by_verify(local_db, at
     populate_domain(local_db.db)
     migrate(local_db, atlas_db)
 
-    def totals_check(db, *, sessions_model, stop):
+    def totals_check(db, *, sessions_model, stop, on_batch):
         raise ConnectionError("target gone")
 
     monkeypatch.setattr(verify_module, "totals_check", totals_check)
@@ -301,3 +302,96 @@ def test_points_are_checked_against_the_ledger_on_their_own_when_the_totals_cann
     assert statuses["maintained totals equal the history"].status == "skipped"
     ledger = statuses["points equal the ledger"]
     assert (ledger.status, ledger.detail) == ("failed", f"1 of 3 users differ (first: {user_ids[0]})")
+
+
+DIGESTED = {
+    "accounts_user",
+    "sessions_app_studysession",
+    "gamification_pointsentry",
+    "gamification_studytotal",
+    "gamification_weekpoints",
+}
+
+
+def _spy_on_merge(monkeypatch) -> list[str]:
+    merged = []
+    merge = verify_module._merge
+
+    def spy(source_docs, target_docs, diff, **kwargs):
+        merged.append(diff.name)
+        return merge(source_docs, target_docs, diff, **kwargs)
+
+    monkeypatch.setattr(verify_module, "_merge", spy)
+    return merged
+
+
+@pytest.mark.parametrize("from_dump", [False, True], ids=["live", "dump"])
+def test_the_collections_the_totals_read_are_compared_by_their_hash_when_it_matches(
+    local_db, atlas_db, migrate, monkeypatch, from_dump
+):
+    populate_domain(local_db.db)
+    out, _ = migrate(local_db, atlas_db)
+    merged = _spy_on_merge(monkeypatch)
+    if from_dump:
+        report = verify(
+            load_dump(out), atlas_db.db, source_label="d", target_label="t", source_db=local_db.name
+        )
+    else:
+        report = compare(local_db, atlas_db)
+    assert report.identical, format_report(report)
+    assert merged and not DIGESTED & set(merged)  # the others are still merged in _id order
+    for diff in report.collections:
+        count = atlas_db.db[diff.name].count_documents({})
+        assert (diff.source_documents, diff.target_documents) == (count, count), diff.name
+
+
+def test_a_collection_whose_hash_differs_is_merged_to_name_the_difference(
+    local_db, atlas_db, migrate, monkeypatch
+):
+    user_ids = populate_domain(local_db.db)
+    migrate(local_db, atlas_db)
+    session = atlas_db.db["sessions_app_studysession"].find_one({"user_id": user_ids[1]})
+    atlas_db.db["sessions_app_studysession"].update_one({"_id": session["_id"]}, {"$set": {"note": "x"}})
+    merged = _spy_on_merge(monkeypatch)
+    report = compare(local_db, atlas_db)
+    diffs = {diff.name: diff for diff in report.collections}
+    sessions = diffs["sessions_app_studysession"]
+    assert (sessions.different, sessions.different_ids) == (1, [repr(session["_id"])])
+    assert (sessions.source_documents, sessions.target_documents) == (6, 6)
+    assert "sessions_app_studysession" in merged and "accounts_user" not in merged
+    assert {i.name: i.status for i in report.invariants}["maintained totals equal the history"] == "ok"
+
+
+def test_when_the_totals_cannot_be_read_every_collection_is_merged_exactly(
+    local_db, atlas_db, migrate, monkeypatch
+):
+    populate_domain(local_db.db)
+    migrate(local_db, atlas_db)
+    atlas_db.db["sessions_app_studysession"].update_many({}, {"$unset": {"duration_minutes": ""}})
+    merged = _spy_on_merge(monkeypatch)
+    report = compare(local_db, atlas_db)
+    assert set(merged) >= DIGESTED
+    diffs = {diff.name: diff for diff in report.collections}
+    assert (diffs["sessions_app_studysession"].different, diffs["sessions_app_studysession"].missing) == (
+        6,
+        0,
+    )
+    for name in DIGESTED - {"sessions_app_studysession"}:
+        count = atlas_db.db[name].count_documents({})
+        assert diffs[name].identical and diffs[name].source_documents == count, name
+
+
+def test_documents_past_the_last_user_are_still_hashed_and_found(local_db, atlas_db, migrate, monkeypatch):
+    populate_domain(local_db.db)
+    # Orphans (their user_id sorts after every user's) on both sides, and two more on the target:
+    # read by user in batches of 2, those come after what the check itself needs to read.
+    sessions = "sessions_app_studysession"
+    orphan = {"subject": "math", "subject_key": "math", "duration_minutes": 5}
+    local_db.db[sessions].insert_many([{"user_id": bson.ObjectId("f" * 23 + end), **orphan} for end in "ef"])
+    migrate(local_db, atlas_db)
+    extra = [{"user_id": bson.ObjectId("f" * 24), **orphan} for _ in range(2)]
+    atlas_db.db[sessions].insert_many(extra)
+    monkeypatch.setattr(invariants, "TOTALS_BATCH_DOCUMENTS", 2)
+    diff = {diff.name: diff for diff in compare(local_db, atlas_db).collections}[sessions]
+    assert (diff.extra, diff.extra_ids) == (2, [repr(document["_id"]) for document in extra])
+    assert (diff.source_documents, diff.target_documents) == (8, 10)
