@@ -329,7 +329,14 @@ def _compare_collections(
 
 
 def _compare_digested(
-    source, target: LiveSide, report: VerifyReport, source_digests, target_digests, *, now, progress
+    source,
+    target: LiveSide,
+    report: VerifyReport,
+    source_digests: dict[str, ContentHash],
+    target_digests: dict[str, ContentHash],
+    *,
+    now,
+    progress: Progress,
 ) -> None:
     """Each digested collection: the same count and hash on both sides, or merged in _id order.
     A hash the target's pass did not finish (it is then missing) counts as different."""
