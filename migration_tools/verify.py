@@ -298,8 +298,7 @@ def _digested(source, target: LiveSide) -> set[str]:
     Their documents are compared by count and ``ContentHash`` (the sum of each document's SHA-256):
     equal, the two sides hold the same documents byte for byte, bar a SHA-256 collision; different,
     the collection is merged in _id order like any other, to name what differs."""
-    needed = {users_collection(), ledger_collection(), StudySession._meta.db_table}
-    if not needed <= target.names():
+    if not _totals_inputs() <= target.names():
         return set()
     return set(totals_collections(StudySession)) & source.names() & target.names()
 
@@ -568,6 +567,11 @@ def copy_invariants(
     return results
 
 
+def _totals_inputs() -> set[str]:
+    """The collections without which the totals check cannot run: users, ledger, sessions."""
+    return {users_collection(), ledger_collection(), StudySession._meta.db_table}
+
+
 def _totals_invariant(
     target: LiveSide, names: set[str], *, stop: threading.Event | None, digests: dict[str, ContentHash]
 ) -> tuple[InvariantResult, TotalsCheck | None]:
@@ -575,7 +579,7 @@ def _totals_invariant(
     sessions and ledger, and the check they came from (None when it could not run): a dump taken
     before they existed fails here until ``manage.py recompute_totals --fix`` has run on the target."""
     name = "maintained totals equal the history"
-    needed = {users_collection(), ledger_collection(), StudySession._meta.db_table}
+    needed = _totals_inputs()
     if not needed <= names:
         digests.clear()
         return InvariantResult(
