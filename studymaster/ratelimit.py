@@ -4,18 +4,23 @@ django-mongodb-backend 5.2 ships no cache backend, and Django's database cache d
 run on it, so DRF's cache-based throttles have nowhere to keep their counts. This store
 keeps one small JSON-like document per key and window::
 
-    {"_id": ObjectId(...), "key": "<key>:<window seconds>:<window start>", "count": 7,
-     "expires_at": <date>}
+    {"_id": ObjectId(<first 12 bytes of the window key's SHA-256>),
+     "key": "<key>:<window seconds>:<window start>", "count": 7, "expires_at": <date>}
 
-Each hit is one ``find_one_and_update`` with ``$inc`` and ``upsert`` on ``key``, which has
-a unique index: atomic on the server, so concurrent requests in any number of processes
-never lose a count (the rare loser of a race to insert a window retries as an update). A TTL
-index on ``expires_at`` lets MongoDB delete finished windows by itself; correctness does
-not depend on it, because the window start is part of the key.
+Each hit is one ``find_one_and_update`` with ``$inc`` and ``upsert`` on that ``_id``: atomic
+on the server, so concurrent requests in any number of processes never lose a count (the rare
+loser of a race to insert a window retries as an update). The ``_id`` is derived from the key
+so that every hit is a lookup in the ``_id`` index, on any server: the unique index the
+backend builds on ``key`` is partial (``{key: {$type: "string"}}``), and a plain equality on
+``key`` does not select it, on MongoDB (django-mongodb-backend PR #543, not in 5.2.4) or on
+the embedded server, so each hit scanned every live counter. A TTL index on ``expires_at``
+lets MongoDB delete finished windows by itself; correctness does not depend on it, because
+the window start is part of the key.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 import time
@@ -23,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from bson import ObjectId
 from pymongo import ReturnDocument
 from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
@@ -77,32 +83,50 @@ class FixedWindowCounter:
         window_key = f"{key}:{window_seconds}:{window_start}"
         update = {
             "$inc": {"count": 1},
-            "$setOnInsert": {"expires_at": datetime.fromtimestamp(window_end, tz=UTC)},
+            "$setOnInsert": {"key": window_key, "expires_at": datetime.fromtimestamp(window_end, tz=UTC)},
         }
-        for attempt in range(2):
-            try:
-                self.on_operation(f"db.{self.collection.name}.find_one_and_update({window_key!r})")
-                document = self.collection.find_one_and_update(
-                    {"key": window_key}, update, upsert=True, return_document=ReturnDocument.AFTER
-                )
-                break
-            except DuplicateKeyError:
-                # Two first hits raced to insert the window; the loser retries as an update.
-                if attempt:
-                    raise
+        document = self._count(window_key, update)
         if document is None:
             # The embedded server sometimes answers a racing upsert with no document although
             # it applied the $inc (pinned in accounts/tests/test_throttles.py); MongoDB never
             # does. Retrying would count twice, so read the total, which includes this hit.
             self.on_operation(f"db.{self.collection.name}.find_one({window_key!r})")
-            document = self.collection.find_one({"key": window_key})
+            document = self.collection.find_one({"_id": window_key_id(window_key)})
         return Hit(count=document["count"], retry_after_seconds=max(1, math.ceil(window_end - now)))
+
+    def _count(self, window_key: str, update: dict) -> dict | None:
+        by_id = {"_id": window_key_id(window_key)}
+        try:
+            return self._find_and_update(by_id, update, window_key)
+        except DuplicateKeyError:
+            pass  # two first hits raced to insert the window: the loser's retry finds it
+        try:
+            return self._find_and_update(by_id, update, window_key)
+        except DuplicateKeyError:
+            # The unique key is held by a window counted before its _id was derived from the
+            # key (for at most one window after upgrading): count there.
+            return self._find_and_update(
+                {"key": window_key}, {"$inc": update["$inc"]}, window_key, upsert=False
+            )
+
+    def _find_and_update(self, query: dict, update: dict, window_key: str, *, upsert: bool = True):
+        self.on_operation(f"db.{self.collection.name}.find_one_and_update({window_key!r})")
+        return self.collection.find_one_and_update(
+            query, update, upsert=upsert, return_document=ReturnDocument.AFTER
+        )
 
     def reset(self, key: str) -> int:
         """Forget every window of ``key`` (lifting its limit at once); returns how many there were.
-        A prefix match on the unique ``key`` index, so no collection scan."""
+        Rare (an operator's ``throttle_lift``): a regular expression selects no index, so this
+        reads every live counter."""
         self.on_operation(f"db.{self.collection.name}.delete_many({key!r})")
         return self.collection.delete_many({"key": {"$regex": f"^{re.escape(key)}:"}}).deleted_count
+
+
+def window_key_id(window_key: str) -> ObjectId:
+    """The ``_id`` of a window's counter: the first 12 bytes of its key's SHA-256 (a collision
+    among the few thousand live windows is about one in 10^22)."""
+    return ObjectId(hashlib.sha256(window_key.encode()).digest()[:12])
 
 
 def ensure_indexes(collection: Collection) -> None:

@@ -11,14 +11,14 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.test import Client
 from django.utils import timezone
-from pymongo import MongoClient, ReturnDocument
+from pymongo import MongoClient, ReturnDocument, monitoring
 from rest_framework.test import APIClient
 
 from accounts.tests.factories import PASSWORD, client_for, user_create
 from accounts.throttles import throttle_lift
 from studymaster import ratelimit
 from studymaster.mongo import client_options
-from studymaster.ratelimit import FixedWindowCounter, ensure_indexes, parse_rate
+from studymaster.ratelimit import FixedWindowCounter, ensure_indexes, parse_rate, window_key_id
 
 WINDOW_START = 1_800_000_000  # a multiple of 60: minute windows start here
 NOW = WINDOW_START + 15
@@ -377,6 +377,56 @@ def test_the_store_keeps_json_values_that_expire(two_processes, local_db):
     assert document["expires_at"] == datetime.fromtimestamp(WINDOW_START + 60, tz=UTC).replace(tzinfo=None)
     ttl = local_db.db["counters"].index_information()["expires_at_ttl"]
     assert ttl["expireAfterSeconds"] == 0
+
+
+class _FindAndModifies(monitoring.CommandListener):
+    def __init__(self):
+        self.commands = []
+
+    def started(self, event):
+        if event.command_name == "findAndModify":
+            self.commands.append(event.command)
+
+    def succeeded(self, event):
+        pass
+
+    def failed(self, event):
+        pass
+
+
+def test_a_hit_reads_one_counter_however_many_windows_are_live(local_db):
+    """The hit's own command, explained: the _id index serves it (the partial unique index on
+    ``key`` would not), so the documents it examines do not grow with the live counters."""
+    collection = local_db.db["counters"]
+    ensure_indexes(collection)
+    warm = FixedWindowCounter(collection)
+    for number in range(200):
+        warm.hit(f"study_session:user:{number}", window_seconds=60, now=NOW)
+    listener = _FindAndModifies()
+    client = MongoClient(local_db.uri, event_listeners=[listener], **client_options(local_db.uri))
+    try:
+        counter = FixedWindowCounter(client[local_db.name]["counters"])
+        assert counter.hit("study_session:user:7", window_seconds=60, now=NOW).count == 2
+        (command,) = listener.commands
+        explain = {key: command[key] for key in ("findAndModify", "query", "update", "upsert", "new")}
+        stats = client[local_db.name].command("explain", explain, verbosity="executionStats")
+    finally:
+        client.close()
+    assert command["query"] == {"_id": window_key_id(f"study_session:user:7:60:{WINDOW_START}")}
+    assert stats["executionStats"]["totalDocsExamined"] <= 1
+
+
+def test_a_window_counted_before_the_upgrade_keeps_its_count(local_db):
+    """A counter written by the previous version (a random _id) holds its window's unique key
+    until the window ends: the hit adds to it instead of starting the count again."""
+    collection = local_db.db["counters"]
+    ensure_indexes(collection)
+    window_key = f"login:address:abc:60:{WINDOW_START}"
+    expires = datetime.fromtimestamp(WINDOW_START + 60, tz=UTC)
+    collection.insert_one({"key": window_key, "count": 3, "expires_at": expires})
+    hit = FixedWindowCounter(collection).hit("login:address:abc", window_seconds=60, now=NOW)
+    assert hit.count == 4
+    assert collection.count_documents({"key": window_key}) == 1
 
 
 @pytest.mark.parametrize(
