@@ -85,17 +85,17 @@ class FixedWindowCounter:
             "$inc": {"count": 1},
             "$setOnInsert": {"key": window_key, "expires_at": datetime.fromtimestamp(window_end, tz=UTC)},
         }
-        document = self._count(window_key, update)
+        by_id = {"_id": window_key_id(window_key)}
+        document = self._count(by_id, window_key, update)
         if document is None:
             # The embedded server sometimes answers a racing upsert with no document although
             # it applied the $inc (pinned in accounts/tests/test_throttles.py); MongoDB never
             # does. Retrying would count twice, so read the total, which includes this hit.
             self.on_operation(f"db.{self.collection.name}.find_one({window_key!r})")
-            document = self.collection.find_one({"_id": window_key_id(window_key)})
+            document = self.collection.find_one(by_id)
         return Hit(count=document["count"], retry_after_seconds=max(1, math.ceil(window_end - now)))
 
-    def _count(self, window_key: str, update: dict) -> dict | None:
-        by_id = {"_id": window_key_id(window_key)}
+    def _count(self, by_id: dict, window_key: str, update: dict) -> dict | None:
         try:
             return self._find_and_update(by_id, update, window_key)
         except DuplicateKeyError:
