@@ -12,10 +12,14 @@ from pathlib import Path
 from prometheus_client import multiprocess
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:" + os.environ.get("PORT", "8000"))  # noqa: S104 - behind the platform's proxy
-workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+# One worker: every request then waits in one queue. A gthread worker keeps each keep-alive
+# connection to itself, so with two the clients split unevenly and those of the busier worker
+# wait longer (docs/deployment.md: p95 0.74x with one, at 0.92x the requests/s, on 2 cores).
+# Add a worker when one nears a core of CPU.
+workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
 # Threads (the gthread worker): a request spends most of its time waiting on MongoDB, so one
-# process per core serves several at once; 8 stays under the pool's 10 connections, so no thread
-# waits for a connection (docs/deployment.md has the measurements).
+# process serves several at once; 8 stays under the pool's 10 connections, so no thread waits
+# for a connection.
 threads = int(os.environ.get("GUNICORN_THREADS", "8"))
 timeout = 30
 graceful_timeout = 20
